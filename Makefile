@@ -1,0 +1,51 @@
+# Two commands get you going: `make lab` (learn) and `make test` (check everything).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NBVAL  := $(BIN)/pytest -p no:python -p no:cacheprovider --nbval-current-env -q
+export OPENAI_AGENTS_DISABLE_TRACING ?= 1
+export PYDEVD_DISABLE_FILE_VALIDATION = 1
+
+.PHONY: install lab test unit-test notebook-test browser-test lint demo bench learner-copies clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . || $(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install pinned dependencies
+
+lab: install  ## open the course in JupyterLab
+	$(BIN)/jupyter lab notebooks/
+
+test: install lint unit-test notebook-test browser-test  ## everything CI runs
+	@echo "make test: all checks passed"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/make_learner_notebooks.py --check
+
+unit-test: install
+	$(BIN)/pytest -n 2 --dist loadfile tests --ignore=tests/browser
+
+notebook-test: install
+	$(NBVAL) -n 2 --dist loadfile --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg solutions/
+	$(NBVAL) -n 2 --dist loadfile --nbval-lax notebooks/
+
+browser-test: install
+	$(BIN)/pytest -q tests/browser
+
+learner-copies: install  ## regenerate notebooks/ from solutions/
+	$(BIN)/python scripts/make_learner_notebooks.py
+
+demo: install  ## the agent against a fresh secured server, offline unless OPENAI_API_KEY is set
+	$(BIN)/python -m lesson_code demo
+
+bench: install  ## print the benchmark tables and write benchmarks/results.md
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots .course-data

@@ -1,0 +1,179 @@
+"""Run an ASGI app with uvicorn in a background thread, for notebooks and tests.
+
+Why a thread: a Jupyter kernel already runs an event loop, and serving on that
+same loop deadlocks any synchronous HTTP call made from a cell. A daemon
+thread with its own loop keeps the kernel free, and a socket bound *before*
+the thread starts turns "port in use" into an immediate, clear error.
+
+Servers are registered by name, so re-running a notebook cell replaces the
+server it started last time instead of leaving a second one on another port.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class PortInUseError(RuntimeError):
+    """The requested port is taken by another process (or another server of ours)."""
+
+
+class ServerStartError(RuntimeError):
+    """The server did not become ready before its deadline."""
+
+
+class BackgroundServer:
+    """uvicorn in a daemon thread; use `start()`/`stop()` or `with BackgroundServer(app) as server:`."""
+
+    _running: ClassVar[dict[str, BackgroundServer]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "default",
+        ssl_certfile: str | Path | None = None,
+        ssl_keyfile: str | Path | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.name = name
+        self.scheme = "https" if ssl_certfile else "http"
+        self._config = uvicorn.Config(
+            app,
+            log_level=log_level,
+            lifespan="on",
+            ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+            ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+            timeout_graceful_shutdown=1,
+            access_log=False,
+        )
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    # -- addresses ---------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def mcp_url(self) -> str:
+        return self.url + "/mcp"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        """Bind, start serving, and return once the server answers (or raise)."""
+        with self._registry_lock:
+            previous = self._running.pop(self.name, None)
+        if previous is not None and previous is not self:
+            previous.stop()
+        self._socket = bind_socket(self.host, self.port)
+        self.port = self._socket.getsockname()[1]
+        self._server = uvicorn.Server(self._config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"uvicorn-{self.name}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                self._close_socket()
+                raise ServerStartError(f"the {self.name!r} server stopped during start-up; see the log above")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServerStartError(f"the {self.name!r} server was not ready within {timeout:g} s")
+            time.sleep(0.01)
+        with self._registry_lock:
+            self._running[self.name] = self
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and release the port; safe to call twice."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive() and self._server is not None:
+                self._server.force_exit = True
+                self._thread.join(timeout)
+        self._close_socket()
+        with self._registry_lock:
+            if self._running.get(self.name) is self:
+                del self._running[self.name]
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for server in list(cls._running.values()):
+            server.stop()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<BackgroundServer {self.name!r} {state} at {self.url}>"
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _close_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on (host, port); a taken port raises `PortInUseError` with advice."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"port {port} on {host} is already in use: choose another port "
+                "(or port 0 for any free one), or stop the program using it"
+            ) from None
+        raise
+    sock.listen(128)
+    return sock
+
+
+def serve_in_background(app: ASGIApp, *, name: str = "default", **options: object) -> BackgroundServer:
+    """Start `app` in the background under `name`, replacing any earlier server of that name."""
+    return BackgroundServer(app, name=name, **options).start()  # type: ignore[arg-type]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free right now (for the doctor cell and the CLI)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
