@@ -32,7 +32,9 @@ class AuditLog:
 
     def record(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one event; `fields` must never hold a key (pass a fingerprint)."""
-        entry: dict[str, Any] = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "event": event}
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        entry: dict[str, Any] = {"time": stamp, "event": event}
         entry.update({k: v for k, v in fields.items() if v is not None})
         line = json.dumps(entry, ensure_ascii=False, default=str)
         with self._lock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -157,8 +158,13 @@ def _serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=2,
                             **ssl_options)
     server = uvicorn.Server(config)
+    # uvicorn catches SIGINT/SIGTERM, shuts down gracefully, then re-raises the signal through the
+    # handlers it found. Installing no-op handlers first makes that final re-raise a no-op, so a
+    # stop by Ctrl-C or SIGTERM ends with the message below and exit status 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
-        server.run(sockets=[sock])  # uvicorn handles SIGINT and SIGTERM: finish requests, run shutdown, return
+        server.run(sockets=[sock])
     finally:
         sock.close()
     print("Server stopped.", flush=True)

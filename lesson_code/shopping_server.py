@@ -70,7 +70,10 @@ class OrderHistory(TypedDict):
 
 def _caller(ctx: Context) -> tuple[AccessToken | None, str | None]:
     """The caller's access token (None when unauthenticated) and its "ip:port" (None off HTTP)."""
-    request = ctx.request_context.request  # a Starlette Request over HTTP, None in-process or over stdio
+    try:
+        request = ctx.request_context.request  # a Starlette Request over HTTP, None in-process or over stdio
+    except ValueError:  # no request at all: the tool was called directly, `await server.call_tool(...)`
+        request = None
     user = request.scope.get("user") if isinstance(request, Request) else None
     token = user.access_token if isinstance(user, AuthenticatedUser) else get_access_token()
     peer = request.client if isinstance(request, Request) else None
@@ -163,4 +166,3 @@ def build_shopping_server(
         return JSONResponse({"status": "ok", "server": name})
 
     return server
-

@@ -1,0 +1,179 @@
+"""The command line as a user runs it: subprocesses, real ports, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lesson_code.background import free_port
+from lesson_code.raw_requests import list_tools, tool_call
+
+ENV = {**os.environ, "OPENAI_AGENTS_DISABLE_TRACING": "1", "PYTHONUNBUFFERED": "1"}
+ENV.pop("OPENAI_API_KEY", None)
+ENV.pop("MCP_API_KEYS", None)
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lesson_code", *args], capture_output=True, text=True, env=env or ENV, timeout=timeout
+    )
+
+
+def new_key(keys_file: Path, name: str = "alice", role: str = "shopper") -> str:
+    result = cli("keys", "new", "--name", name, "--role", role, "--keys-file", str(keys_file))
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip()
+    assert re.fullmatch(r"sk-mcp-[A-Za-z0-9_-]{43}", key)
+    return key
+
+
+class Served:
+    """`python -m lesson_code serve` in a subprocess, stopped with SIGTERM."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lesson_code", "serve", "--port", str(self.port), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        )
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        deadline = time.monotonic() + 20
+        while True:
+            assert self.process.poll() is None, self.process.communicate()
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1)
+                return
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+
+    def stop(self) -> tuple[int, str, str]:
+        self.process.send_signal(signal.SIGTERM)
+        out, err = self.process.communicate(timeout=15)
+        return self.process.returncode, out, err
+
+
+def test_keys_new_list_revoke_rotate(tmp_path):
+    keys_file = tmp_path / "keys.json"
+    key = new_key(keys_file)
+    assert key not in keys_file.read_text()
+    listed = cli("keys", "list", "--keys-file", str(keys_file))
+    assert "alice" in listed.stdout and "fp-" in listed.stdout and key not in listed.stdout
+    rotated = cli("keys", "rotate", "--name", "alice", "--keys-file", str(keys_file))
+    assert rotated.returncode == 0 and rotated.stdout.strip().startswith("sk-mcp-")
+    assert "alice.previous" in rotated.stderr
+    revoked = cli("keys", "revoke", "--name", "alice.previous", "--keys-file", str(keys_file))
+    assert revoked.returncode == 0 and "Revoked" in revoked.stdout
+    names = [k["name"] for k in json.loads(keys_file.read_text())["keys"]]
+    assert names == ["alice"]
+
+
+def test_keys_errors_are_one_line(tmp_path):
+    keys_file = tmp_path / "keys.json"
+    new_key(keys_file)
+    again = cli("keys", "new", "--name", "alice", "--keys-file", str(keys_file))
+    assert again.returncode == 1
+    assert again.stderr.strip().count("\n") == 0 and "already exists" in again.stderr
+    missing = cli("keys", "revoke", "--name", "bob", "--keys-file", str(keys_file))
+    assert missing.returncode == 1 and "no key named 'bob'" in missing.stderr
+
+
+def test_serve_refuses_to_start_without_keys(tmp_path):
+    result = cli("serve", "--keys-file", str(tmp_path / "none.json"), "--db", str(tmp_path / "db.sqlite3"))
+    assert result.returncode == 2
+    assert "no API keys" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_an_open_server_off_loopback(tmp_path):
+    result = cli("serve", "--no-auth", "--host", "0.0.0.0", "--db", str(tmp_path / "db.sqlite3"))
+    assert result.returncode == 2 and "only bind to loopback" in result.stderr
+
+
+def test_serve_reports_a_taken_port_in_one_line(tmp_path):
+    keys_file = tmp_path / "keys.json"
+    new_key(keys_file)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        port = squatter.getsockname()[1]
+        result = cli("serve", "--port", str(port), "--keys-file", str(keys_file), "--db", str(tmp_path / "d.sqlite3"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: port {port} on 127.0.0.1 is already in use: choose another port " \
+        "(or port 0 for any free one), or stop the program using it"
+
+
+def test_serve_answers_401_without_a_key_and_serves_tools_with_one(tmp_path):
+    keys_file = tmp_path / "keys.json"
+    key = new_key(keys_file)
+    server = Served("--keys-file", str(keys_file), "--db", str(tmp_path / "shop.sqlite3"),
+                    "--audit-log", str(tmp_path / "audit.jsonl"))
+    try:
+        refused = httpx.post(server.url, **list_tools())
+        assert refused.status_code == 401
+        assert refused.headers.get_list("www-authenticate")
+        assert refused.json()["error"]["code"] == -32010 and refused.json()["id"] is None
+        listed = httpx.post(server.url, **list_tools(api_key=key))
+        assert listed.status_code == 200
+        names = {t["name"] for t in listed.json()["result"]["tools"]}
+        assert names == {"add_item", "remove_item", "list_items", "place_order", "list_orders"}
+        added = httpx.post(server.url, **tool_call("add_item", {"name": "tea"}, api_key=key))
+        assert added.json()["result"]["structuredContent"] == {"name": "tea", "quantity": 1}
+    finally:
+        status, out, err = server.stop()
+    assert status == 0, err
+    assert "Shopping assistant MCP server at http://127.0.0.1:" in out and "Try: curl" in out
+    assert "Server stopped." in out
+    assert key not in out + err
+
+
+def test_serve_no_auth_says_loudly_that_it_is_open(tmp_path):
+    server = Served("--no-auth", "--db", str(tmp_path / "shop.sqlite3"))
+    try:
+        assert httpx.post(server.url, **list_tools()).status_code == 200
+    finally:
+        status, out, _ = server.stop()
+    assert "OPEN: NO AUTHENTICATION" in out and status == 0
+
+
+def test_serve_warns_about_plain_http_off_loopback(tmp_path):
+    keys_file = tmp_path / "keys.json"
+    new_key(keys_file)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lesson_code", "serve", "--host", "0.0.0.0", "--port", "0",
+         "--keys-file", str(keys_file), "--db", str(tmp_path / "d.sqlite3")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )
+    try:
+        time.sleep(3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    assert "warning: serving plain HTTP on 0.0.0.0" in err
+    assert proc.returncode == 0, err
+
+
+@pytest.mark.timeout(120)
+def test_demo_runs_offline_and_places_an_order():
+    result = cli("demo", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "→ add_item" in result.stdout and "→ place_order" in result.stdout
+    assert "offline" in result.stdout.lower()
+    assert re.search(r"ord-[0-9a-f]{12}", result.stdout)
+
+
+def test_demo_with_a_wrong_key_exits_non_zero_with_one_line():
+    result = cli("demo", "--key", "sk-mcp-not-a-real-key", timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "rejected the API key (401)" in result.stderr
+    assert "Traceback" not in result.stderr and "ExceptionGroup" not in result.stderr
