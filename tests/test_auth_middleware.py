@@ -81,7 +81,7 @@ async def test_wrong_key_is_401_with_a_different_message():
 
 @pytest.mark.parametrize("header", ["x-api-key", "X-API-KEY", "X-Api-Key"])
 async def test_valid_key_passes_and_identifies_the_caller(header):
-    app, inner = make()
+    app, _ = make()
     response = await request(app, headers={header: KEY})
     assert response.status_code == 200
     assert response.json()["user"] == "alice"
@@ -141,7 +141,7 @@ async def test_default_deny_for_every_path_and_method(path, method):
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 async def test_health_is_public_for_reads_only(method):
-    app, inner = make()
+    app, _ = make()
     assert (await request(app, method=method, path="/health")).status_code == 200
     assert (await request(app, method="POST", path="/health")).status_code == 401
 

@@ -157,7 +157,7 @@ def test_serve_warns_about_plain_http_off_loopback(tmp_path):
         time.sleep(3)
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=15)
     assert "warning: serving plain HTTP on 0.0.0.0" in err
     assert proc.returncode == 0, err
 

@@ -1,0 +1,208 @@
+"""Tests for the offline stand-in model: the grammar, the turn-by-turn decisions, the answer.
+
+The model is driven by the real Agents SDK `Runner` with local function tools shaped like
+the shopping server's, so these tests need no MCP server and no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+
+from agents import Agent, FunctionTool, Runner, function_tool
+from agents.items import ToolCallItem
+
+from lesson_code.offline_model import (
+    ANSWER_MARKER,
+    OFFLINE_GRAMMAR_HELP,
+    OfflineShoppingModel,
+    PlannedCall,
+    parse_tool_output,
+    plan_from_text,
+)
+
+pytestmark = pytest.mark.anyio
+
+CANONICAL = "Add 2 apples, a loaf of bread and milk to my list, show me the list, then place the order."
+
+
+def add(name: str, quantity: int) -> PlannedCall:
+    return PlannedCall("add_item", {"name": name, "quantity": quantity})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            CANONICAL,
+            [add("apples", 2), add("bread", 1), add("milk", 1), PlannedCall("list_items"), PlannedCall("place_order")],
+        ),
+        ("add milk", [add("milk", 1)]),
+        ("Add three eggs and a dozen bananas", [add("eggs", 3), add("bananas", 12)]),
+        ("add some cheese; add 2 bottles of water to the shopping list", [add("cheese", 1), add("water", 2)]),
+        ("Add 2 Apples", [add("apples", 2)]),
+        ("remove the milk", [PlannedCall("remove_item", {"name": "milk"})]),
+        ("remove 2 apples from my list", [PlannedCall("remove_item", {"name": "apples", "quantity": 2})]),
+        ("show my list", [PlannedCall("list_items")]),
+        ("What's on my list?", [PlannedCall("list_items")]),
+        ("show my orders", [PlannedCall("list_orders")]),
+        ("list my orders", [PlannedCall("list_orders")]),
+        ("order", [PlannedCall("place_order")]),
+        ("Make the order please", [PlannedCall("place_order")]),
+        (
+            "please add an onion. then show me the list and then order.",
+            [add("onion", 1), PlannedCall("list_items"), PlannedCall("place_order")],
+        ),
+        (
+            "add milk then remove 1 milk and show my list",
+            [add("milk", 1), PlannedCall("remove_item", {"name": "milk", "quantity": 1}), PlannedCall("list_items")],
+        ),
+    ],
+)
+def test_plan_from_text(text: str, expected: list[PlannedCall]) -> None:
+    assert plan_from_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "what's the weather", "add", "add 0 apples", "show my list, then dance", "add all the milk"]
+)
+def test_text_outside_the_grammar_gives_no_plan(text: str) -> None:
+    assert plan_from_text(text) == []
+
+
+def test_planned_call_prints_like_a_call() -> None:
+    assert str(add("apples", 2)) == "add_item(name='apples', quantity=2)"
+    assert str(PlannedCall("list_items")) == "list_items()"
+
+
+@pytest.mark.parametrize(
+    ("output", "value"),
+    [
+        ('{"items": {"milk": 1}}', {"items": {"milk": 1}}),
+        ([{"type": "input_text", "text": '{"a": 1}'}], {"a": 1}),
+        ({"type": "text", "text": "plain words"}, "plain words"),
+        ([{"type": "text", "text": "1"}, {"type": "text", "text": "2"}], [1, 2]),
+        ([], []),
+    ],
+)
+def test_parse_tool_output(output: Any, value: Any) -> None:
+    assert parse_tool_output(output) == value
+
+
+class FakeShop:
+    """Local tools with the shopping server's names and JSON results; records every call."""
+
+    def __init__(self, *, fail: str | None = None) -> None:
+        self.items: dict[str, int] = {}
+        self.orders: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+        self.fail = fail
+
+    def tools(self, names: set[str] | None = None) -> list[FunctionTool]:
+        shop = self
+
+        def record(name: str) -> None:
+            shop.calls.append(name)
+            if name == shop.fail:
+                raise RuntimeError("the shop is closed")
+
+        @function_tool
+        def add_item(name: str, quantity: int = 1) -> str:
+            """Add an item to the list."""
+            record("add_item")
+            shop.items[name] = shop.items.get(name, 0) + quantity
+            return json.dumps({"items": shop.items})
+
+        @function_tool
+        def remove_item(name: str, quantity: int | None = None) -> str:
+            """Remove an item from the list."""
+            record("remove_item")
+            shop.items.pop(name, None)
+            return json.dumps({"items": shop.items})
+
+        @function_tool
+        def list_items() -> str:
+            """Show the list."""
+            record("list_items")
+            return json.dumps({"items": shop.items})
+
+        @function_tool
+        def place_order() -> str:
+            """Order everything on the list."""
+            record("place_order")
+            order = {"order_id": f"ord-{len(shop.orders) + 1}", "items": dict(shop.items)}
+            shop.orders.append(order)
+            shop.items.clear()
+            return json.dumps(order)
+
+        @function_tool
+        def list_orders() -> str:
+            """Show past orders."""
+            record("list_orders")
+            return json.dumps({"orders": shop.orders})
+
+        tools = [add_item, remove_item, list_items, place_order, list_orders]
+        return [tool for tool in tools if names is None or tool.name in names]
+
+
+def agent_for(shop: FakeShop, names: set[str] | None = None) -> Agent:
+    return Agent(name="shop", model=OfflineShoppingModel(), tools=shop.tools(names))
+
+
+async def test_canonical_query_runs_every_step_and_answers_from_results() -> None:
+    shop = FakeShop()
+    result = await Runner.run(agent_for(shop), CANONICAL)
+    assert shop.calls == ["add_item", "add_item", "add_item", "list_items", "place_order"]
+    answer = result.final_output
+    assert answer.startswith(ANSWER_MARKER)
+    assert "Your list: 2 × apples, 1 × bread and 1 × milk." in answer
+    assert "Placed order ord-1 for 2 × apples, 1 × bread and 1 × milk." in answer
+    call_ids = [item.raw_item.call_id for item in result.new_items if isinstance(item, ToolCallItem)]
+    assert call_ids == ["call_1", "call_2", "call_3", "call_4", "call_5"]
+
+
+async def test_streamed_run_matches_the_plain_run() -> None:
+    shop = FakeShop()
+    run = Runner.run_streamed(agent_for(shop), "add milk, then show my orders")
+    names = [event.name async for event in run.stream_events() if event.type == "run_item_stream_event"]
+    assert names == ["tool_called", "tool_output", "tool_called", "tool_output", "message_output_created"]
+    assert run.final_output == f"{ANSWER_MARKER}Added 1 × milk to your list. You have no orders yet."
+
+
+async def test_unknown_text_explains_the_grammar_and_calls_nothing() -> None:
+    shop = FakeShop()
+    result = await Runner.run(agent_for(shop), "show my list, then dance")
+    assert shop.calls == []
+    assert result.final_output == f"{ANSWER_MARKER}I did not understand 'dance'. {OFFLINE_GRAMMAR_HELP}"
+
+
+async def test_missing_tool_is_reported_instead_of_called() -> None:
+    shop = FakeShop()
+    result = await Runner.run(agent_for(shop, {"list_items", "list_orders"}), CANONICAL)
+    assert shop.calls == []
+    assert "does not offer add_item and place_order" in result.final_output
+    assert "it offers: list_items, list_orders" in result.final_output
+
+
+async def test_a_failed_step_stops_the_plan() -> None:
+    shop = FakeShop(fail="list_items")
+    result = await Runner.run(agent_for(shop), CANONICAL)
+    assert shop.calls == ["add_item", "add_item", "add_item", "list_items"]
+    answer = result.final_output
+    assert "The call list_items() failed: An error occurred while running the tool" in answer
+    assert answer.endswith("I stopped there and did not place the order.")
+
+
+async def test_a_second_request_in_the_same_conversation_gets_fresh_call_ids() -> None:
+    shop = FakeShop()
+    agent = agent_for(shop)
+    first = await Runner.run(agent, "add milk")
+    second = await Runner.run(agent, [*first.to_input_list(), {"role": "user", "content": "place the order"}])
+    call_ids = [item.raw_item.call_id for item in second.new_items if isinstance(item, ToolCallItem)]
+    assert call_ids == ["call_2"]
+    assert second.final_output == f"{ANSWER_MARKER}Placed order ord-1 for 1 × milk."
