@@ -28,7 +28,8 @@ from typing import Annotated, Literal, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
@@ -92,10 +93,21 @@ def require_scope(token: AccessToken | None, tool: str) -> None:
 
 
 def build_shopping_server(
-    store: ShoppingStore, *, audit: AuditLog | None = None, name: str = "shopping-assistant"
+    store: ShoppingStore,
+    *,
+    audit: AuditLog | None = None,
+    name: str = "shopping-assistant",
+    token_verifier: TokenVerifier | None = None,
+    auth: AuthSettings | None = None,
 ) -> MCPServer:
-    """An MCP server exposing `store` as five scope-checked tools, plus a public `/health` route."""
-    server = MCPServer(name, instructions=INSTRUCTIONS, log_level="WARNING")
+    """An MCP server exposing `store` as five scope-checked tools, plus a public `/health` route.
+
+    `token_verifier` and `auth` switch on the SDK's own Bearer-token check instead of our
+    middleware (see `lesson_code.sdk_bearer`); the tools and their scope checks are the same.
+    """
+    server = MCPServer(
+        name, instructions=INSTRUCTIONS, log_level="WARNING", token_verifier=token_verifier, auth=auth
+    )
 
     def guarded(ctx: Context, tool: str, action: Callable[[], T]) -> T:
         """Check the scope, run `action`, turn store refusals into tool errors, and audit the outcome."""

@@ -274,3 +274,26 @@ async def test_health_route(server: MCPServer) -> None:
         response = await http.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "server": "shopping-assistant"}
+
+
+async def test_the_sdk_bearer_path_accepts_our_keys_and_refuses_others(tmp_path):
+    """lesson_code.sdk_bearer: the SDK's own Bearer check with our KeyRing as its TokenVerifier."""
+    import httpx
+
+    from lesson_code.background import BackgroundServer
+    from lesson_code.keys import KeyRing, generate_key
+    from lesson_code.raw_requests import tool_call
+    from lesson_code.sdk_bearer import create_sdk_bearer_app
+
+    key = generate_key()
+    app, store = create_sdk_bearer_app(KeyRing.from_keys({"alice": key}), tmp_path / "shop.sqlite3")
+    with BackgroundServer(app, name="sdk-bearer-test") as server:
+        async with httpx.AsyncClient() as http:
+            refused = await http.post(server.mcp_url, **tool_call("add_item", {"name": "tea"}))
+            assert refused.status_code == 401
+            assert refused.json()["error"] == "invalid_token"  # OAuth-style, not JSON-RPC
+            request = tool_call("add_item", {"name": "tea"})
+            request["headers"]["authorization"] = f"Bearer {key}"
+            accepted = await http.post(server.mcp_url, **request)
+            assert accepted.status_code == 200
+    assert store.list_items() == [{"name": "tea", "quantity": 1}]
