@@ -61,6 +61,9 @@ INSTRUCTIONS: Final = (
 
 AUTH_ERROR_CODES: Final = frozenset({MISSING_API_KEY, INVALID_API_KEY})
 HTTP_TIMEOUT_SECONDS: Final = 10.0
+# The offline model makes one tool call per turn; the SDK's default of 10 turns would cut
+# a request for more than nine steps short.
+MAX_TURNS: Final = 25
 
 
 class KeyRejectedError(RuntimeError):
@@ -185,6 +188,7 @@ async def run_shopping_query(
             run = Runner.run_streamed(
                 build_agent(server, model),
                 query,
+                max_turns=MAX_TURNS,
                 # Traces are exported with OPENAI_API_KEY; without one, don't try (or warn).
                 run_config=RunConfig(tracing_disabled=not os.environ.get("OPENAI_API_KEY")),
             )
@@ -217,7 +221,8 @@ def _translate(error: BaseException, url: str) -> Exception | None:
     causes = list(_causes(error))
     for cause in causes:
         if isinstance(cause, KeyRejectedError):
-            return cause
+            # A fresh instance, so the traceback starts here rather than deep in the SDK.
+            return KeyRejectedError(cause.server_message, code=cause.code)
         if (rejected := _key_rejection(cause)) is not None:
             return rejected
     for cause in causes:

@@ -381,7 +381,7 @@ def _order_sentence(value: Any, output: Any) -> str:
 
 def _order_phrase(order: Any) -> str:
     if not isinstance(order, dict):
-        return _short(json.dumps(order, ensure_ascii=False))
+        return json.dumps(order, ensure_ascii=False)
     items = _items_phrase(order.get("items"))
     return f"{_order_id(order) or 'without an id'}" + (f" for {items}" if items else "")
 
@@ -467,8 +467,10 @@ def _quantity_name(quantity: Any, name: Any) -> str:
 
 
 def _short(text: str, limit: int = 200) -> str:
+    """One line of at most `limit` characters, ending like a sentence."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 
 def _join(parts: list[str]) -> str:

@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,7 +204,9 @@ async def test_wrong_key_raises_one_key_rejected_error(start_shop: Any) -> None:
     error = caught.value
     assert str(error) == "the MCP server rejected the API key (401): Unauthorized: invalid API key"
     assert error.code == -32011
-    assert error.__cause__ is None and error.__suppress_context__  # no ExceptionGroup in the traceback
+    assert error.__cause__ is None and error.__suppress_context__
+    printed = "".join(traceback.format_exception(error))
+    assert "ExceptionGroup" not in printed and "MCPError" not in printed
     assert shop.items == {} and shop.keys_seen and set(shop.keys_seen) == {"wrong-key"}
 
 
@@ -232,8 +235,10 @@ async def test_unreachable_server_raises_server_unreachable_error() -> None:
 async def test_key_revoked_mid_run_fails_loudly(start_shop: Any) -> None:
     shop = start_shop(Shop(revoke_key_after="add_item"))
     events: list[AgentEvent] = []
-    with pytest.raises(KeyRejectedError, match="invalid API key"):
+    with pytest.raises(KeyRejectedError, match="invalid API key") as caught:
         await run_shopping_query(shop.url, GOOD_KEY, on_event=events.append)
+
+    assert "UserError" not in "".join(traceback.format_exception(caught.value))
 
     assert shop.items == {"apples": 2}  # the first add ran; nothing after the 401 did
     assert shop.orders == []
