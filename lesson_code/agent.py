@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Literal
 
+import httpx2
 from agents import Agent, Model, RunConfig, RunContextWrapper, Runner, default_tool_error_function
 from agents.exceptions import UserError
 from agents.items import ToolCallItem, ToolCallOutputItem
@@ -121,22 +124,40 @@ def choose_model(*, model_name: str | None = None) -> tuple[Model | str, str]:
     return name, f"OpenAI model {name}" + (f" via {base_url}" if base_url else "")
 
 
-def connect_shopping_server(url: str, key: str | None, *, header: str = "x-api-key") -> MCPServerStreamableHttp:
+def connect_shopping_server(
+    url: str, key: str | None, *, header: str = "x-api-key", ca_file: str | Path | None = None
+) -> MCPServerStreamableHttp:
     """An MCP client for the shopping server that sends `key` in `header` on every request.
 
     Use it with `async with`. With `key=None` no key header is sent at all (to show the
     server refusing anonymous callers). Auth failures during tool calls raise
     `KeyRejectedError` instead of becoming text for the model (see `raise_on_auth_failure`).
+    `ca_file` makes an `https://` connection trust that CA (e.g. the course's development CA)
+    and nothing else, with hostname checks on.
     """
     params: MCPServerStreamableHttpParams = {"url": url, "timeout": HTTP_TIMEOUT_SECONDS}
     if key is not None:
         params["headers"] = {header: key}
+    if ca_file is not None:
+        params["httpx_client_factory"] = _client_factory_trusting(ca_file)
     return MCPServerStreamableHttp(
         params=params,
         cache_tools_list=True,
         client_session_timeout_seconds=HTTP_TIMEOUT_SECONDS,
         failure_error_function=raise_on_auth_failure,
     )
+
+
+def _client_factory_trusting(ca_file: str | Path) -> Callable[..., httpx2.AsyncClient]:
+    """An HTTP client factory for the MCP SDK (v2 takes httpx2 clients) that trusts only `ca_file`."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+
+    def factory(
+        headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth: httpx2.Auth | None = None
+    ) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, verify=context)
+
+    return factory
 
 
 def build_agent(mcp_server: MCPServer, model: Model | str) -> Agent:
@@ -170,6 +191,7 @@ async def run_shopping_query(
     *,
     model: Model | str | None = None,
     on_event: Callable[[AgentEvent], None] | None = None,
+    ca_file: str | Path | None = None,
 ) -> AgentRunResult:
     """Connect with `key`, run the agent on `query`, and report each step through `on_event`.
 
@@ -184,7 +206,7 @@ async def run_shopping_query(
     tool_calls: list[tuple[str, dict[str, Any]]] = []
     tool_names: dict[str, str] = {}
     try:
-        async with connect_shopping_server(url, key) as server:
+        async with connect_shopping_server(url, key, ca_file=ca_file) as server:
             run = Runner.run_streamed(
                 build_agent(server, model),
                 query,

@@ -181,7 +181,7 @@ def _demo(args: argparse.Namespace) -> int:
     query = args.query or DEFAULT_QUERY
     if args.url:
         key = args.key if args.key is not None else os.environ.get("MCP_API_KEY")
-        return _run_demo(args.url, key, query)
+        return _run_demo(args.url, key, query, args.ca_file)
 
     from lesson_code.app import create_secured_app
     from lesson_code.background import BackgroundServer
@@ -196,7 +196,7 @@ def _demo(args: argparse.Namespace) -> int:
             return _run_demo(server.mcp_url, key, query)
 
 
-def _run_demo(url: str, key: str | None, query: str) -> int:
+def _run_demo(url: str, key: str | None, query: str, ca_file: str | None = None) -> int:
     from lesson_code.agent import AgentEvent, KeyRejectedError, ServerUnreachableError, run_shopping_query
 
     def show(event: AgentEvent) -> None:
@@ -207,7 +207,7 @@ def _run_demo(url: str, key: str | None, query: str) -> int:
 
     print(f"You: {query}")
     try:
-        result = asyncio.run(run_shopping_query(url, key, query, on_event=show))
+        result = asyncio.run(run_shopping_query(url, key, query, on_event=show, ca_file=ca_file))
     except (KeyRejectedError, ServerUnreachableError) as exc:
         raise CliError(str(exc)) from None
     print(f"Model: {result.model_description}")
@@ -258,5 +258,6 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--url", help="an MCP endpoint; without it, a fresh secured server is started")
     demo.add_argument("--key", help="the API key to send (default: $MCP_API_KEY, or the fresh server's key)")
     demo.add_argument("--query")
+    demo.add_argument("--ca-file", help="trust this CA for https URLs, e.g. .course-data/tls/dev-ca.pem")
     demo.set_defaults(handler=_demo)
     return parser
