@@ -1,0 +1,226 @@
+"""Drive JupyterLab in headless Chromium: start the server, open notebooks, run them, read results.
+
+Everything here talks to JupyterLab the way a person's browser does, through
+its own commands (`window.jupyterapp.commands`), so a passing test means a
+learner clicking "Run All" would see the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Browser, Page, Playwright
+
+from lesson_code.background import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+PROJECT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = PROJECT / "screenshots"
+
+# JupyterLab settings for the test browser: render every cell (no windowing, so widgets far
+# down the page exist in the DOM) and never reach for the internet (news, update checks).
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+@dataclass
+class LabServer:
+    """A JupyterLab server on loopback with a token, serving a copy of the course."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> LabServer:
+        settings = self.root / ".lab-settings"
+        for name, value in LAB_SETTINGS.items():
+            path = settings / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(value))
+        env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "OPENAI_AGENTS_DISABLE_TRACING": "1"}
+        env.pop("OPENAI_API_KEY", None)
+        log = (self.root / "jupyter.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+                f"--port={self.port}", f"--ServerApp.token={self.token}", "--LabApp.expose_app_in_browser=True",
+                f"--ServerApp.root_dir={self.root}", "--ServerApp.disable_check_xsrf=False",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited early; see {self.root / 'jupyter.log'}")
+            try:
+                if httpx.get(f"{self.base}/api/status", params={"token": self.token}, timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"JupyterLab did not answer within {timeout:g} s")
+            time.sleep(0.3)
+
+    def shut_down_kernels(self) -> None:
+        """End every kernel session, so servers a notebook started never outlive its test."""
+        params = {"token": self.token}
+        for session in httpx.get(f"{self.base}/api/sessions", params=params, timeout=10).json():
+            httpx.delete(f"{self.base}/api/sessions/{session['id']}", params=params, timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def copy_course(destination: Path) -> Path:
+    """A private copy of the notebooks, so running them in the browser never edits the repo."""
+    for folder in ("solutions", "notebooks"):
+        shutil.copytree(PROJECT / folder, destination / folder)
+    return destination
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def new_page(browser: Browser) -> Page:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    # Only loopback: the course must work offline, and the browser must not phone home.
+    page.route(
+        "**/*",
+        lambda route: route.continue_()
+        if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
+        else route.abort(),
+    )
+    return page
+
+
+# --- notebook actions, through JupyterLab's own command registry -----------------------
+
+STATE_JS = """
+() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.sessionContext) return null;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  const cells = panel.content.widgets.filter(c => c.model.type === 'code');
+  const outputs = cells.map(c => c.model.sharedModel.toJSON().outputs || []);
+  return {
+    kernel: kernel ? kernel.status : 'none',
+    codeCells: cells.length,
+    executed: cells.filter(c => c.model.executionCount !== null).length,
+    running: Array.from(document.querySelectorAll('.jp-InputArea-prompt')).filter(p => p.textContent.includes('*')).length,
+    errors: outputs.flat().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
+    widgetOutputs: outputs.flat().filter(o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length,
+    renderedWidgets: document.querySelectorAll('.jp-OutputArea-output > .jupyter-widgets').length,
+    widgetFailures: Array.from(document.querySelectorAll('.jp-OutputArea-output')).filter(
+      o => /Error displaying widget|Loading widget/.test(o.textContent)).length,
+    text: outputs.map(list => list.map(o => o.text || (o.data && o.data['text/plain']) || '').join('')),
+  };
+}
+"""
+
+
+@dataclass
+class NotebookState:
+    kernel: str
+    codeCells: int  # noqa: N815 - mirrors the JavaScript object
+    executed: int
+    running: int
+    errors: list[str]
+    widgetOutputs: int  # noqa: N815
+    renderedWidgets: int  # noqa: N815
+    widgetFailures: int  # noqa: N815
+    text: list[str]
+
+
+def open_notebook(page: Page, lab: LabServer, path: str, timeout: float = 60) -> None:
+    page.goto(f"{lab.base}/lab/tree/{path}?token={lab.token}")
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+        timeout=timeout * 1000,
+    )
+
+
+def state(page: Page) -> NotebookState:
+    return NotebookState(**page.evaluate(STATE_JS))
+
+
+def run_command(page: Page, command: str) -> None:
+    """Start a JupyterLab command without awaiting its promise (run-all resolves late)."""
+    page.evaluate(f"() => {{ window.jupyterapp.commands.execute({command!r}); }}")
+
+
+def wait_until_done(page: Page, timeout: float = 90) -> NotebookState:
+    """Wait until every code cell has run and the kernel is idle again."""
+    deadline = time.monotonic() + timeout
+    stable = 0
+    while time.monotonic() < deadline:
+        current = state(page)
+        done = current.executed == current.codeCells and current.running == 0 and current.kernel == "idle"
+        stable = stable + 1 if done else 0
+        if stable >= 3:  # idle three polls in a row: no cell is about to start
+            return current
+        time.sleep(0.3)
+    raise TimeoutError(f"notebook still running after {timeout:g} s: {state(page)}")
+
+
+def run_all(page: Page, timeout: float = 90) -> NotebookState:
+    run_command(page, "notebook:run-all-cells")
+    return wait_until_done(page, timeout)
+
+
+def restart_and_run_all(page: Page, timeout: float = 90) -> NotebookState:
+    run_command(page, "runmenu:restart-and-run-all")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.content.widgets"
+        ".filter(c => c.model.type === 'code').every(c => c.model.executionCount === null"
+        " || c.model.executionCount <= 1)",
+        timeout=timeout * 1000,
+    )
+    return wait_until_done(page, timeout)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """A picture of the whole notebook: the viewport is stretched to the notebook's height."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    height = page.evaluate(
+        "() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer');"
+        " return s ? s.scrollHeight : 900; }"
+    )
+    page.set_viewport_size({"width": 1280, "height": min(max(900, height + 200), 16000)})
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    return path
