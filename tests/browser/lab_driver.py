@@ -133,13 +133,14 @@ STATE_JS = """
   const outputs = cells.map(c => c.model.sharedModel.toJSON().outputs || []);
   return {
     kernel: kernel ? kernel.status : 'none',
-    codeCells: cells.length,
+    code_cells: cells.length,
     executed: cells.filter(c => c.model.executionCount !== null).length,
-    running: Array.from(document.querySelectorAll('.jp-InputArea-prompt')).filter(p => p.textContent.includes('*')).length,
+    running: Array.from(document.querySelectorAll('.jp-InputArea-prompt'))
+      .filter(p => p.textContent.includes('*')).length,
     errors: outputs.flat().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
-    widgetOutputs: outputs.flat().filter(o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length,
-    renderedWidgets: document.querySelectorAll('.jp-OutputArea-output > .jupyter-widgets').length,
-    widgetFailures: Array.from(document.querySelectorAll('.jp-OutputArea-output')).filter(
+    widget_outputs: outputs.flat().filter(o => o.data && o.data['application/vnd.jupyter.widget-view+json']).length,
+    rendered_widgets: document.querySelectorAll('.jp-OutputArea-output > .jupyter-widgets').length,
+    widget_failures: Array.from(document.querySelectorAll('.jp-OutputArea-output')).filter(
       o => /Error displaying widget|Loading widget/.test(o.textContent)).length,
     text: outputs.map(list => list.map(o => o.text || (o.data && o.data['text/plain']) || '').join('')),
   };
@@ -150,13 +151,13 @@ STATE_JS = """
 @dataclass
 class NotebookState:
     kernel: str
-    codeCells: int  # noqa: N815 - mirrors the JavaScript object
+    code_cells: int
     executed: int
     running: int
     errors: list[str]
-    widgetOutputs: int  # noqa: N815
-    renderedWidgets: int  # noqa: N815
-    widgetFailures: int  # noqa: N815
+    widget_outputs: int
+    rendered_widgets: int
+    widget_failures: int
     text: list[str]
 
 
@@ -187,7 +188,7 @@ def wait_until_done(page: Page, timeout: float = 90) -> NotebookState:
     stable = 0
     while time.monotonic() < deadline:
         current = state(page)
-        done = current.executed == current.codeCells and current.running == 0 and current.kernel == "idle"
+        done = current.executed == current.code_cells and current.running == 0 and current.kernel == "idle"
         stable = stable + 1 if done else 0
         if stable >= 3:  # idle three polls in a row: no cell is about to start
             return current

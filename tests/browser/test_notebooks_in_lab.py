@@ -20,8 +20,8 @@ def test_solution_notebook_runs_cleanly_in_jupyterlab(page, lab, name):
     result = run_all(page)
     shot = screenshot(page, Path(name).stem)
     assert result.errors == [], f"{name}: cells raised {result.errors} (see {shot})"
-    assert result.executed == result.codeCells
-    assert result.widgetFailures == 0, f"{name}: a widget failed to display (see {shot})"
-    assert result.renderedWidgets == result.widgetOutputs, (
-        f"{name}: {result.widgetOutputs} widget outputs but {result.renderedWidgets} drawn (see {shot})"
+    assert result.executed == result.code_cells
+    assert result.widget_failures == 0, f"{name}: a widget failed to display (see {shot})"
+    assert result.rendered_widgets == result.widget_outputs, (
+        f"{name}: {result.widget_outputs} widget outputs but {result.rendered_widgets} drawn (see {shot})"
     )
