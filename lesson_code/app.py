@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lesson_code.audit import AuditLog
 from lesson_code.auth import ApiKeyMiddleware
 from lesson_code.keys import KeyRing
+from lesson_code.redaction import install_log_redaction
 from lesson_code.shopping_server import build_shopping_server
 from lesson_code.store import ShoppingStore
 from lesson_code.throttle import FailedAttemptThrottle
@@ -67,6 +68,7 @@ def create_secured_app(
     `Host` header values (for example `shop.example.com:443`) accepted on top
     of loopback, for the SDK's DNS-rebinding protection.
     """
+    install_log_redaction()
     if audit is None:
         audit = AuditLog()
     store = ShoppingStore(db_path)

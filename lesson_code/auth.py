@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lesson_code import errors
 from lesson_code.audit import AuditLog
 from lesson_code.keys import KeyRecord, KeyRing
+from lesson_code.redaction import loggable_path
 from lesson_code.throttle import FailedAttemptThrottle
 
 API_KEY_HEADER: Final = "x-api-key"
@@ -215,7 +216,7 @@ class ApiKeyMiddleware:
             fingerprint=record.fingerprint if record else None,
             client=f"{client[0]}:{client[1]}",
             method=scope.get("method", "WEBSOCKET"),
-            path=scope.get("path"),
+            path=loggable_path(scope.get("path", "")),
         )
 
 

@@ -11,6 +11,7 @@ server it started last time instead of leaving a second one on another port.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import threading
@@ -92,9 +93,7 @@ class BackgroundServer:
         self._socket = bind_socket(self.host, self.port)
         self.port = self._socket.getsockname()[1]
         self._server = uvicorn.Server(self._config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"uvicorn-{self.name}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, name=f"uvicorn-{self.name}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -108,6 +107,12 @@ class BackgroundServer:
         with self._registry_lock:
             self._running[self.name] = self
         return self
+
+    def _serve(self) -> None:
+        assert self._server is not None and self._socket is not None
+        # uvicorn calls sys.exit when start-up fails; start() reports that as ServerStartError.
+        with contextlib.suppress(SystemExit):
+            self._server.run(sockets=[self._socket])
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and release the port; safe to call twice."""

@@ -154,7 +154,10 @@ def test_serve_warns_about_plain_http_off_loopback(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )
     try:
-        time.sleep(3)
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]  # URL, curl example, "Press Ctrl-C"
+        assert lines[-1].startswith("Press Ctrl-C"), lines
+        time.sleep(0.5)  # let uvicorn install its signal handlers
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import re
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,21 +31,16 @@ from typing import Any, Final
 
 import httpx
 
-from lesson_code.keys import KEY_PREFIX, mask
+from lesson_code.keys import mask
+from lesson_code.redaction import redact
 
 HTTP_TIMEOUT_SECONDS: Final = 10.0
 SHOWN_HEADERS: Final = ("content-type", "www-authenticate", "retry-after")
 
 # A key-shaped string: the repo's leak check flags the prefix followed by 20+ key characters.
-_KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_\-]{8,}")
 
 
 # --- keys -----------------------------------------------------------------------------
-
-
-def redact(text: str) -> str:
-    """`text` with every key-shaped string masked: the last line of defence before display."""
-    return _KEY_SHAPE.sub(lambda match: mask(match.group(0)), text)
 
 
 class MaskedKey(str):

@@ -1,0 +1,267 @@
+"""The exercise framework: checks, hints and solutions for the notebooks.
+
+A lesson module (`lesson02.py`) defines one `Exercise` subclass per exercise
+and creates it as `q1`, `q2`, ... A notebook then calls:
+
+    lesson02.q1.check(my_answer)   # prints ⏳ / ❌ / ✅ and a reason
+    lesson02.q1.hint()             # prints a nudge
+    lesson02.q1.solution()         # prints one correct answer (code)
+
+Feedback is printed as plain text, so it reads the same in JupyterLab, in a
+terminal and in a stored notebook, and nbval can compare it. The emoji carry
+the colour: ⏳ not attempted yet, ❌ not right yet (with the specific reason),
+✅ correct.
+
+Writing a checker: subclass `Exercise`, set `todo`, `hint_text` and
+`solution_code`, and implement `_check(answer) -> str`. Return the success
+message; raise `Incorrect("why")` for a wrong answer and `NotAttempted()` for
+an untouched one. Call learner functions through `call()`, which turns a stub
+(`raise NotImplementedError` or `return ____`) into "not attempted" and an
+unexpected exception into a clear "❌ ... raised ...".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, Literal, TypeVar
+
+T = TypeVar("T")
+
+Status = Literal["not_attempted", "incorrect", "correct"]
+
+FALLBACK_LINE: Final = "Using the reference implementation from lesson_code (your version is not finished yet)"
+
+
+class _Placeholder:
+    """The `____` in a learner's starting code: a value that means "fill me in"."""
+
+    _instance: ClassVar[_Placeholder | None] = None
+
+    def __new__(cls) -> _Placeholder:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "____"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+PLACEHOLDER: Final = _Placeholder()
+____ = PLACEHOLDER  # the spelling learners see in their starting code
+
+
+def is_placeholder(value: object) -> bool:
+    """True for `____` itself, or a list/tuple/set/dict that still holds `____` anywhere inside."""
+    if value is PLACEHOLDER:
+        return True
+    if isinstance(value, Mapping):
+        return any(is_placeholder(v) for v in (*value.keys(), *value.values()))
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(is_placeholder(v) for v in value)
+    return False
+
+
+class NotAttempted(Exception):
+    """Raised by a checker when the answer is still the starting code."""
+
+
+class Incorrect(Exception):
+    """Raised by a checker with the specific reason an answer is wrong."""
+
+    def __init__(self, reason: str, details: Sequence[str] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = list(details)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of checking one answer; `str(result)` is what `check()` prints."""
+
+    status: Status
+    message: str
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def correct(self) -> bool:
+        return self.status == "correct"
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+    def __str__(self) -> str:
+        first = {
+            "not_attempted": f"⏳ Not attempted yet: {self.message}",
+            "incorrect": f"❌ {self.message}",
+            "correct": f"✅ Correct: {self.message}",
+        }[self.status]
+        return "\n".join([first, *(f"   {line}" for line in self.details)])
+
+
+class Exercise:
+    """One checked exercise. Subclasses set the texts and implement `_check`."""
+
+    #: What the learner should do, shown when the answer is still `____`.
+    todo: ClassVar[str] = "replace ____ with your answer, then run the cell again."
+    #: A nudge that does not give the answer away.
+    hint_text: ClassVar[str] = ""
+    #: One correct answer, exactly as it stands between the solution markers in the notebook.
+    solution_code: ClassVar[str] = ""
+    #: A working answer for `solved_or_reference` (functions and classes), if the exercise has one.
+    reference: Any = None
+    #: True if `_check` handles answers that still hold some `____` (e.g. a dict filled in part by part).
+    checks_partial_answers: ClassVar[bool] = False
+
+    def _check(self, answer: Any) -> str | tuple[str, Sequence[str]]:
+        """Return the success message (optionally with detail lines), or raise `Incorrect` / `NotAttempted`."""
+        raise NotImplementedError
+
+    # -- what learners call ---------------------------------------------------------
+
+    def check(self, answer: Any = PLACEHOLDER) -> None:
+        """Check an answer and print the verdict (returns nothing, so a cell shows only the verdict)."""
+        print(self.evaluate(answer))
+
+    def hint(self) -> None:
+        """Print a nudge."""
+        print(f"💡 Hint: {self.hint_text}")
+
+    def solution(self) -> None:
+        """Print one correct answer."""
+        print("📖 Solution:\n" + self.solution_code.strip("\n"))
+
+    def solved_or_reference(self, answer: Any) -> Any:
+        """The learner's answer if it passes the check, else the reference (with one line saying so)."""
+        if self.reference is None:
+            raise TypeError(f"{type(self).__name__} has no reference implementation")
+        if self.evaluate(answer).correct:
+            return answer
+        print(FALLBACK_LINE)
+        return self.reference
+
+    # -- what tests and other code call ---------------------------------------------
+
+    def evaluate(self, answer: Any = PLACEHOLDER) -> Result:
+        """Check an answer and return the verdict without printing it."""
+        try:
+            if answer is PLACEHOLDER or (is_placeholder(answer) and not self.checks_partial_answers):
+                raise NotAttempted
+            verdict = self._check(answer)
+        except NotAttempted as exc:
+            return Result("not_attempted", str(exc) or self.todo)
+        except Incorrect as exc:
+            return Result("incorrect", exc.reason, exc.details)
+        except NotImplementedError:
+            return Result("not_attempted", self.todo)
+        except Exception as exc:  # a learner's answer must never crash the checker
+            return Result("incorrect", f"checking your answer raised {type(exc).__name__}: {exc}")
+        if isinstance(verdict, tuple):
+            message, details = verdict
+            return Result("correct", message, list(details))
+        return Result("correct", verdict)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: check(answer), hint(), solution()>"
+
+
+# -- helpers for checkers --------------------------------------------------------------
+
+
+def call(fn: Callable[..., T], *args: Any, shown_args: str | None = None) -> T:
+    """Call a learner's function; a stub counts as not attempted, a crash as a clear ❌.
+
+    `shown_args` is how the arguments are printed in a message (default: their
+    reprs); pass masked text whenever an argument is a secret.
+    """
+    if not callable(fn):
+        raise Incorrect(f"expected a function, got {type(fn).__name__} {fn!r}")
+    name = getattr(fn, "__name__", "your function")
+    shown = ", ".join(repr(a) for a in args) if shown_args is None else shown_args
+    try:
+        value = fn(*args)
+    except NotImplementedError:
+        raise NotAttempted from None
+    except Exception as exc:
+        raise Incorrect(f"{name}({shown}) raised {type(exc).__name__}: {exc}") from None
+    if is_placeholder(value):
+        raise NotAttempted
+    return value
+
+
+def run_coroutine(make: Callable[[], Coroutine[Any, Any, T]], timeout: float = 10.0) -> T:
+    """Run a coroutine to completion from synchronous code, even inside Jupyter's running loop.
+
+    It runs on a fresh event loop in a short-lived thread, so `check()` stays a
+    plain call in a notebook cell (no `await` needed).
+    """
+    outcome: dict[str, Any] = {}
+
+    def runner() -> None:
+        try:
+            outcome["value"] = asyncio.run(asyncio.wait_for(make(), timeout))
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=runner, name="exercise-check", daemon=True)
+    thread.start()
+    thread.join(timeout + 5)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "value" not in outcome:
+        raise TimeoutError(f"the check did not finish within {timeout:g} s")
+    return outcome["value"]
+
+
+def exercises_in(module: object) -> dict[str, Exercise]:
+    """The exercises a lesson module defines, by name: {"q1": ..., "q2": ...}."""
+    found = {name: value for name, value in vars(module).items() if isinstance(value, Exercise)}
+    return dict(sorted(found.items(), key=lambda item: int(item[0][1:]) if item[0][1:].isdigit() else 0))
+
+
+def join_words(words: Iterable[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(words)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# -- small tables for calm notebook output -----------------------------------------------
+
+
+def table_text(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table: every column padded except the last, so a long last cell never skews it."""
+    cells = [list(columns), *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns) - 1)]
+    lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(len(widths))), row[-1]]).rstrip() for row in cells]
+    rule = "  ".join([*("-" * w for w in widths), "-" * max(len(row[-1]) for row in cells)])
+    return "\n".join([lines[0], rule, *lines[1:]])
+
+
+def table_markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """The same table as Markdown, for JupyterLab to render."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(columns), line(["---"] * len(columns)), *(line(row) for row in rows)])
+
+
+def show_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Display a table: rendered Markdown in JupyterLab, aligned text everywhere else."""
+    text = table_text(columns, rows)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython is always installed with the course
+        get_ipython = None  # type: ignore[assignment]
+    if get_ipython is not None and get_ipython() is not None:
+        display({"text/plain": text, "text/markdown": table_markdown(columns, rows)}, raw=True)
+    else:
+        print(text)
