@@ -413,7 +413,7 @@ def run_cases(cls: type) -> list[CaseOutcome]:
 class ApiKeyMiddlewareExercise(Exercise):
     todo = "write the body of MyApiKeyMiddleware.__call__ (replace the raise NotImplementedError line)."
     hint_text = (
-        "Three outcomes, in order: lifespan → self.app; GET /health → self.app; one x-api-key whose "
+        "Three ways through, checked in order: lifespan → self.app; GET /health → self.app; one x-api-key whose "
         "SHA-256 digest is in self.valid_digests → self.app. Everything else: send a 401 with the JSON-RPC "
         "body from q2 and a www-authenticate header, then return."
     )
