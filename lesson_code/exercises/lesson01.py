@@ -117,7 +117,8 @@ class ThreatOf(Exercise):
             if threat not in THREATS:
                 raise Incorrect(f"scenario {key}: {given!r} is not one of the four threats ({', '.join(THREATS)}).")
             if threat != expected:
-                lead = "Every scenario starts with a stranger getting in; name the harm. " if threat == THREATS[0] else ""
+                got_in = threat == "unauthorized access"
+                lead = "Every scenario starts with a stranger getting in; name the harm. " if got_in else ""
                 raise Incorrect(f"scenario {key} ({SCENARIOS[key]}): {lead}Here {_WHY[key]}")
         open_keys = [k for k in SCENARIOS if is_placeholder(answer[k])]
         if open_keys:
