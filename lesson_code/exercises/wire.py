@@ -12,34 +12,19 @@ That is the point of lesson 01.
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Any
 
 import httpx
 
-PROTOCOL_VERSION: Final = "2026-07-28"
+from lesson_code.raw_requests import PROTOCOL_VERSION, mcp_body, mcp_headers
 
+__all__ = ["PROTOCOL_VERSION", "call_tool", "describe", "tool_call"]
 
 def tool_call(name: str, arguments: dict[str, Any] | None = None, *, request_id: int = 1) -> tuple[dict, dict]:
-    """The HTTP headers and the JSON-RPC body of one MCP tool call."""
-    headers = {
-        "accept": "application/json, text/event-stream",
-        "mcp-protocol-version": PROTOCOL_VERSION,
-        "mcp-method": "tools/call",
-        "mcp-name": name,
-    }
-    body = {
-        "jsonrpc": "2.0",
-        "id": request_id,
-        "method": "tools/call",
-        "params": {
-            "name": name,
-            "arguments": arguments or {},
-            "_meta": {  # who is asking, in protocol terms: version and capabilities, not identity
-                "io.modelcontextprotocol/protocolVersion": PROTOCOL_VERSION,
-                "io.modelcontextprotocol/clientCapabilities": {},
-            },
-        },
-    }
+    """The HTTP headers and the JSON-RPC body of one MCP tool call (built by `lesson_code.raw_requests`)."""
+    headers = mcp_headers("tools/call", tool=name)
+    headers.pop("content-type")  # httpx sets it for `json=`; the notebooks show only what the protocol adds
+    body = mcp_body("tools/call", {"name": name, "arguments": arguments or {}}, request_id=request_id)
     return headers, body
 
 
