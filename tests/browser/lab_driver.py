@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -162,7 +163,7 @@ class NotebookState:
 
 
 def open_notebook(page: Page, lab: LabServer, path: str, timeout: float = 60) -> None:
-    page.goto(f"{lab.base}/lab/tree/{path}?token={lab.token}")
+    page.goto(f"{lab.base}/lab/tree/{path}?reset&token={lab.token}")  # reset: no tabs from earlier tests
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
         " && window.jupyterapp.shell.currentWidget.sessionContext"
@@ -221,7 +222,25 @@ def screenshot(page: Page, name: str) -> Path:
         " return s ? s.scrollHeight : 900; }"
     )
     page.set_viewport_size({"width": 1280, "height": min(max(900, height + 200), 16000)})
+    page.evaluate(
+        "() => document.querySelectorAll('.jp-WindowedPanel-outer').forEach(s => { s.scrollTop = 0; })"
+    )
+    page.wait_for_timeout(500)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": 1280, "height": 900})
     return path
+
+
+def _sanitizers() -> list[tuple[re.Pattern[str], str]]:
+    lines = (PROJECT / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8").splitlines()
+    patterns = [line.removeprefix("regex: ") for line in lines if line.startswith("regex: ")]
+    replacements = [line.removeprefix("replace: ") for line in lines if line.startswith("replace: ")]
+    return [(re.compile(p), r) for p, r in zip(patterns, replacements, strict=True)]
+
+
+def sanitize(text: str) -> str:
+    """Apply nbval's sanitize rules, so browser runs are compared exactly as nbval compares them."""
+    for pattern, replacement in _sanitizers():
+        text = pattern.sub(replacement, text)
+    return text

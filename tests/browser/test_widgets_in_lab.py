@@ -1,0 +1,114 @@
+"""The widgets, used in JupyterLab as a learner would: pick, click, read what comes back.
+
+Each test opens the solution notebook that shows the widget, runs it through
+JupyterLab, then works the widget with real clicks in Chromium. The server the
+widget talks to is the one the notebook started inside its kernel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lab_driver import PROJECT, open_notebook, restart_and_run_all, run_all, sanitize, screenshot
+from playwright.sync_api import Locator, Page, expect
+
+TIMEOUT_MS = 30_000
+
+
+def notebook_showing(constructor: str) -> str:
+    """The first solution notebook whose code creates `constructor`, e.g. `AuthPlayground(`."""
+    for path in sorted((PROJECT / "solutions").glob("*.ipynb")):
+        if constructor in path.read_text(encoding="utf-8"):
+            return path.name
+    raise AssertionError(f"no solution notebook uses {constructor}")
+
+
+def widget_with_button(page: Page, button: str) -> Locator:
+    """The output area that holds the widget with a button labelled `button`."""
+    area = page.locator(".jp-OutputArea-output").filter(has=page.get_by_role("button", name=button, exact=True))
+    expect(area.first).to_be_visible(timeout=TIMEOUT_MS)
+    return area.first
+
+
+def choose(select: Locator, starting_with: str) -> None:
+    """Pick the option of a Dropdown whose label starts with `starting_with`."""
+    labels = select.locator("option").all_inner_texts()
+    matches = [label for label in labels if label.startswith(starting_with)]
+    assert matches, f"no option starting with {starting_with!r} in {labels}"
+    select.select_option(label=matches[0])
+
+
+def open_and_run(page: Page, lab, constructor: str) -> str:
+    name = notebook_showing(constructor)
+    open_notebook(page, lab, f"solutions/{name}")
+    result = run_all(page)
+    assert result.errors == [], result.errors
+    return name
+
+
+def test_auth_playground_missing_key_then_valid_key(page, lab):
+    name = open_and_run(page, lab, "AuthPlayground(")
+    playground = widget_with_button(page, "Send")
+    key_picker, call_picker = playground.locator("select").nth(0), playground.locator("select").nth(1)
+    choose(call_picker, "tools/list")
+
+    choose(key_picker, "missing")
+    playground.get_by_role("button", name="Send", exact=True).click()
+    expect(playground).to_contain_text("401", timeout=TIMEOUT_MS)
+    expect(playground).to_contain_text("www-authenticate", timeout=TIMEOUT_MS)
+    expect(playground).to_contain_text("-32010", timeout=TIMEOUT_MS)
+
+    choose(key_picker, "valid")
+    playground.get_by_role("button", name="Send", exact=True).click()
+    expect(playground).to_contain_text("200", timeout=TIMEOUT_MS)
+    expect(playground).to_contain_text("place_order", timeout=TIMEOUT_MS)  # the tool list came back
+    screenshot(page, f"{Path(name).stem}-playground")
+
+
+def test_agent_console_runs_the_shopping_query_and_places_an_order(page, lab):
+    name = open_and_run(page, lab, "AgentConsole(")
+    console = widget_with_button(page, "Run")
+    console.get_by_role("button", name="Run", exact=True).click()
+    expect(console).to_contain_text("place_order", timeout=TIMEOUT_MS)
+    expect(console).to_contain_text("answer:", timeout=TIMEOUT_MS)
+    expect(console).to_contain_text("ord-", timeout=TIMEOUT_MS)
+    screenshot(page, f"{Path(name).stem}-agent-console")
+
+
+def test_key_manager_create_use_revoke_refused(page, lab):
+    name = open_and_run(page, lab, "KeyManager(")
+    manager = widget_with_button(page, "Create key")
+    manager.locator("input[type=text]").first.fill("browser-test-key")
+    manager.get_by_role("button", name="Create key", exact=True).click()
+    expect(manager).to_contain_text("new key browser-test-key", timeout=TIMEOUT_MS)
+    expect(manager.locator("select").last).to_have_value("browser-test-key", timeout=TIMEOUT_MS)
+
+    manager.get_by_role("button", name="Test key", exact=True).click()
+    expect(manager).to_contain_text("the key works", timeout=TIMEOUT_MS)
+
+    manager.get_by_role("button", name="Revoke", exact=True).click()
+    expect(manager).to_contain_text("revoked browser-test-key", timeout=TIMEOUT_MS)
+
+    manager.get_by_role("button", name="Test key", exact=True).click()
+    expect(manager).to_contain_text("the key is refused", timeout=TIMEOUT_MS)
+    assert "sk-mcp-" not in manager.inner_text() or "…" in manager.inner_text()
+    screenshot(page, f"{Path(name).stem}-key-manager")
+
+
+@pytest.mark.timeout(300)
+def test_restart_and_run_all_twice_gives_the_same_outputs(page, lab):
+    """The lesson that starts the most servers, restarted and re-run twice: same result, no errors."""
+    open_notebook(page, lab, "solutions/04_secure_the_endpoint.ipynb")
+    first = restart_and_run_all(page)
+    second = restart_and_run_all(page)
+    assert first.errors == [] and second.errors == []
+    assert first.executed == first.code_cells and second.executed == second.code_cells
+    assert second.rendered_widgets == second.widget_outputs
+    assert normalise(first.text) == normalise(second.text)
+
+
+def normalise(outputs: list[str]) -> list[str]:
+    """Outputs with what legitimately changes between runs (ports, ids, times) blanked out,
+    using the same rules as nbval (tests/nbval_sanitize.cfg)."""
+    return [sanitize(text) for text in outputs]
