@@ -100,6 +100,34 @@ class AgentEvent:
     tool: str | None
     text: str
 
+    def line(self) -> str:
+        """One readable line: `→ add_item(name='apples', quantity=2)`, `  ← {...}` or `answer: ...`."""
+        if self.kind == "tool_call":
+            return f"→ {_call_signature(self.tool, self.text)}"
+        if self.kind == "tool_result":
+            return f"  ← {self.text}"
+        return f"answer: {self.text}"
+
+
+MAX_ARGUMENT_CHARS: Final = 60
+
+
+def _call_signature(tool: str | None, arguments_json: str) -> str:
+    """`add_item(name='apples', quantity=2)` from a tool name and its JSON arguments."""
+    try:
+        arguments = json.loads(arguments_json or "{}")
+    except ValueError:
+        arguments = arguments_json
+    if isinstance(arguments, dict):
+        shown = ", ".join(f"{name}={_short(repr(value))}" for name, value in arguments.items())
+    else:
+        shown = _short(str(arguments))
+    return f"{tool or '?'}({shown})"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_ARGUMENT_CHARS else text[: MAX_ARGUMENT_CHARS - 1] + "…"
+
 
 @dataclass
 class AgentRunResult:
@@ -249,6 +277,8 @@ def _translate(error: BaseException, url: str) -> Exception | None:
             return rejected
     for cause in causes:
         if (reason := _unreachable_reason(cause)) is not None:
+            if url.startswith("https://") and reason.startswith("the connection failed"):
+                reason += "; or its TLS certificate is not trusted here (pass ca_file=...)"
             return ServerUnreachableError(url, reason)
     return None
 
@@ -297,6 +327,8 @@ def _unreachable_reason(error: BaseException) -> str | None:
             return "the connection failed (nothing listening, or the host is unknown)"
         if message.startswith("Failed to connect") and "timeout" in message.lower():
             return "the connection timed out"
+        if message.startswith("Failed to connect"):
+            return "no MCP server answered there (a wrong URL, or http:// to an https:// server?)"
     return None
 
 

@@ -156,7 +156,10 @@ class BackgroundServer:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket on (host, port); a taken port raises `PortInUseError` with advice."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Say IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket's protocol is TCP, and without it every response waits ~40 ms (Nagle plus
+    # the client's delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

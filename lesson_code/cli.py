@@ -200,10 +200,8 @@ def _run_demo(url: str, key: str | None, query: str, ca_file: str | None = None)
     from lesson_code.agent import AgentEvent, KeyRejectedError, ServerUnreachableError, run_shopping_query
 
     def show(event: AgentEvent) -> None:
-        if event.kind == "tool_call":
-            print(f"  → {event.tool}({event.text})", flush=True)
-        elif event.kind == "tool_result":
-            print(f"  ← {event.text}", flush=True)
+        if event.kind != "answer":  # the answer is printed below, with the model's name
+            print("  " + event.line(), flush=True)
 
     print(f"You: {query}")
     try:

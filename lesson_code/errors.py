@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Final
 
 from starlette.types import Send
@@ -37,6 +38,38 @@ def error_body(code: int, message: str) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
+@dataclass(frozen=True)
+class PreparedError:
+    """A complete error response, serialised once and sent as often as needed.
+
+    Refusals are the hot path under attack, so the fixed ones (missing key,
+    invalid key) are built when the module loads, not per request.
+    """
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+
+    async def send(self, send: Send) -> None:
+        # Fresh message dicts and header list each time: later middleware may modify them.
+        await send({"type": "http.response.start", "status": self.status, "headers": list(self.headers)})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def prepare_error(
+    status: int, code: int, message: str, extra_headers: Iterable[tuple[bytes, bytes]] = ()
+) -> PreparedError:
+    """Build the response for one JSON-RPC error: status, JSON body and headers."""
+    body = error_body(code, message)
+    headers = (
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *extra_headers,
+    )
+    return PreparedError(status, body, headers)
+
+
 async def send_error(
     send: Send,
     status: int,
@@ -45,12 +78,4 @@ async def send_error(
     extra_headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
     """Send a complete JSON-RPC error response through a raw ASGI `send`."""
-    body = error_body(code, message)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-        *extra_headers,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await prepare_error(status, code, message, extra_headers).send(send)

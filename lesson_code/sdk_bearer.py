@@ -17,7 +17,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from starlette.types import ASGIApp
 
-from lesson_code.app import transport_security_for
+from lesson_code.app import MAX_REQUEST_BODY_BYTES, transport_security_for
 from lesson_code.keys import KeyRing
 from lesson_code.shopping_server import build_shopping_server
 from lesson_code.store import ShoppingStore
@@ -48,4 +48,7 @@ def create_sdk_bearer_app(
         issuer_url=base_url, resource_server_url=f"{base_url}/mcp", required_scopes=[], validate_token_resource=False
     )
     server = build_shopping_server(store, token_verifier=KeyRingTokenVerifier(keyring), auth=settings)
-    return server.streamable_http_app(transport_security=transport_security_for("127.0.0.1")), store
+    app = server.streamable_http_app(
+        transport_security=transport_security_for("127.0.0.1"), max_request_body_size=MAX_REQUEST_BODY_BYTES
+    )
+    return app, store

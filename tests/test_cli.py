@@ -169,7 +169,7 @@ def test_serve_warns_about_plain_http_off_loopback(tmp_path):
 def test_demo_runs_offline_and_places_an_order():
     result = cli("demo", timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "→ add_item" in result.stdout and "→ place_order" in result.stdout
+    assert "→ add_item(name=" in result.stdout and "→ place_order()" in result.stdout
     assert "offline" in result.stdout.lower()
     assert re.search(r"ord-[0-9a-f]{12}", result.stdout)
 

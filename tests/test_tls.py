@@ -47,7 +47,7 @@ async def test_the_agent_connects_over_https_trusting_the_dev_ca(tls_server):
 
 async def test_the_agent_refuses_a_server_it_cannot_verify(tls_server):
     server, _, key, app = tls_server
-    with pytest.raises(ServerUnreachableError):
+    with pytest.raises(ServerUnreachableError, match="TLS certificate is not trusted"):
         await run_shopping_query(server.mcp_url, key)  # system trust store: the dev CA is unknown
     assert app.store.list_items() == []
 
@@ -69,3 +69,9 @@ def test_plain_http_to_the_tls_port_is_not_served(tls_server):
     server, _, key, _ = tls_server
     with pytest.raises(httpx.HTTPError):
         httpx.post(server.mcp_url.replace("https://", "http://"), headers={"x-api-key": key}, timeout=3)
+
+
+async def test_plain_http_to_the_tls_port_gives_the_agent_one_clear_error(tls_server):
+    server, _, key, _ = tls_server
+    with pytest.raises(ServerUnreachableError, match=r"http:// to an https:// server"):
+        await run_shopping_query(server.mcp_url.replace("https://", "http://"), key)

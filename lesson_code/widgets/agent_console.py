@@ -13,32 +13,10 @@ confuses nbval and stored notebooks.
 
 from __future__ import annotations
 
-import json
-from typing import Final
-
 import ipywidgets as w
 
 from lesson_code.agent import DEFAULT_QUERY, AgentEvent, KeyRejectedError, ServerUnreachableError, run_shopping_query
 from lesson_code.widgets._shared import DisplaysWidget, Scheduler, one_line, redact
-
-MAX_ARGUMENT_CHARS: Final = 60
-
-
-def describe_call(tool: str | None, arguments_json: str) -> str:
-    """`add_item(name='apples', quantity=2)` from a tool name and its JSON arguments."""
-    try:
-        arguments = json.loads(arguments_json or "{}")
-    except ValueError:
-        arguments = arguments_json
-    if isinstance(arguments, dict):
-        shown = ", ".join(f"{name}={_short(repr(value))}" for name, value in arguments.items())
-    else:
-        shown = _short(str(arguments))
-    return f"{tool or '?'}({shown})"
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_ARGUMENT_CHARS else text[: MAX_ARGUMENT_CHARS - 1] + "…"
 
 
 class AgentConsole(DisplaysWidget):
@@ -91,12 +69,7 @@ class AgentConsole(DisplaysWidget):
             self.output.append_stdout(line + "\n")
 
         def on_event(event: AgentEvent) -> None:
-            if event.kind == "tool_call":
-                write(f"→ {describe_call(event.tool, event.text)}")
-            elif event.kind == "tool_result":
-                write(f"  ← {event.text}")
-            else:
-                write(f"answer: {event.text}")
+            write(event.line())
 
         write(f"query: {query}")
         write(f"key: {which}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Browser, Locator, Page, Playwright
 
 from lesson_code.background import free_port
 
@@ -183,13 +183,14 @@ def run_command(page: Page, command: str) -> None:
     page.evaluate(f"() => {{ window.jupyterapp.commands.execute({command!r}); }}")
 
 
-def wait_until_done(page: Page, timeout: float = 90) -> NotebookState:
-    """Wait until every code cell has run and the kernel is idle again."""
+def wait_until_done(page: Page, timeout: float = 90, executed: int | None = None) -> NotebookState:
+    """Wait until `executed` code cells (default: all) have run and the kernel is idle again."""
     deadline = time.monotonic() + timeout
     stable = 0
     while time.monotonic() < deadline:
         current = state(page)
-        done = current.executed == current.code_cells and current.running == 0 and current.kernel == "idle"
+        wanted = current.code_cells if executed is None else executed
+        done = current.executed >= wanted and current.running == 0 and current.kernel == "idle"
         stable = stable + 1 if done else 0
         if stable >= 3:  # idle three polls in a row: no cell is about to start
             return current
@@ -202,6 +203,31 @@ def run_all(page: Page, timeout: float = 90) -> NotebookState:
     return wait_until_done(page, timeout)
 
 
+def run_through(page: Page, marker: str, timeout: float = 90) -> NotebookState:
+    """Run the notebook from the top down to the first cell whose code contains `marker`.
+
+    A widget is used while the notebook's server still runs, that is before the
+    clean-up cells at the end, as a learner working down the page would.
+    """
+    index = page.evaluate(
+        """marker => {
+          const panel = window.jupyterapp.shell.currentWidget;
+          const cells = panel.content.widgets;
+          const index = cells.findIndex(
+            c => c.model.type === 'code' && c.model.sharedModel.getSource().includes(marker));
+          if (index >= 0) { panel.content.activeCellIndex = index; }
+          return [index, cells.slice(0, index + 1).filter(c => c.model.type === 'code').length];
+        }""",
+        marker,
+    )
+    if index[0] < 0:
+        raise AssertionError(f"no code cell contains {marker!r}")
+    run_command(page, "notebook:run-all-above")
+    wait_until_done(page, timeout, executed=index[1] - 1)
+    run_command(page, "notebook:run-cell")
+    return wait_until_done(page, timeout, executed=index[1])
+
+
 def restart_and_run_all(page: Page, timeout: float = 90) -> NotebookState:
     run_command(page, "runmenu:restart-and-run-all")
     page.locator(".jp-Dialog .jp-mod-accept").click()
@@ -212,6 +238,15 @@ def restart_and_run_all(page: Page, timeout: float = 90) -> NotebookState:
         timeout=timeout * 1000,
     )
     return wait_until_done(page, timeout)
+
+
+def widget_screenshot(widget: Locator, name: str) -> Path:
+    """A picture of one widget, as the learner left it."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    widget.scroll_into_view_if_needed()
+    widget.screenshot(path=str(path))
+    return path
 
 
 def screenshot(page: Page, name: str) -> Path:

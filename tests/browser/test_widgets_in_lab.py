@@ -7,10 +7,11 @@ widget talks to is the one the notebook started inside its kernel.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from lab_driver import PROJECT, open_notebook, restart_and_run_all, run_all, sanitize, screenshot
+from lab_driver import PROJECT, open_notebook, restart_and_run_all, run_through, sanitize, widget_screenshot
 from playwright.sync_api import Locator, Page, expect
 
 TIMEOUT_MS = 30_000
@@ -24,9 +25,14 @@ def notebook_showing(constructor: str) -> str:
     raise AssertionError(f"no solution notebook uses {constructor}")
 
 
-def widget_with_button(page: Page, button: str) -> Locator:
-    """The output area that holds the widget with a button labelled `button`."""
-    area = page.locator(".jp-OutputArea-output").filter(has=page.get_by_role("button", name=button, exact=True))
+def button(scope: Page | Locator, label: str) -> Locator:
+    """A button by its label; ipywidgets put an icon glyph before the text, so allow one."""
+    return scope.get_by_role("button", name=re.compile(rf"^\W*{re.escape(label)}\s*$"))
+
+
+def widget_with_button(page: Page, label: str) -> Locator:
+    """The output area that holds the widget with a button labelled `label`."""
+    area = page.locator(".jp-OutputArea-output").filter(has=button(page, label))
     expect(area.first).to_be_visible(timeout=TIMEOUT_MS)
     return area.first
 
@@ -40,9 +46,10 @@ def choose(select: Locator, starting_with: str) -> None:
 
 
 def open_and_run(page: Page, lab, constructor: str) -> str:
+    """Open the notebook that shows the widget and run it down to the widget's cell."""
     name = notebook_showing(constructor)
     open_notebook(page, lab, f"solutions/{name}")
-    result = run_all(page)
+    result = run_through(page, constructor)
     assert result.errors == [], result.errors
     return name
 
@@ -54,46 +61,46 @@ def test_auth_playground_missing_key_then_valid_key(page, lab):
     choose(call_picker, "tools/list")
 
     choose(key_picker, "missing")
-    playground.get_by_role("button", name="Send", exact=True).click()
+    button(playground, "Send").click()
     expect(playground).to_contain_text("401", timeout=TIMEOUT_MS)
     expect(playground).to_contain_text("www-authenticate", timeout=TIMEOUT_MS)
     expect(playground).to_contain_text("-32010", timeout=TIMEOUT_MS)
 
     choose(key_picker, "valid")
-    playground.get_by_role("button", name="Send", exact=True).click()
+    button(playground, "Send").click()
     expect(playground).to_contain_text("200", timeout=TIMEOUT_MS)
     expect(playground).to_contain_text("place_order", timeout=TIMEOUT_MS)  # the tool list came back
-    screenshot(page, f"{Path(name).stem}-playground")
+    widget_screenshot(playground, f"{Path(name).stem}-playground")
 
 
 def test_agent_console_runs_the_shopping_query_and_places_an_order(page, lab):
     name = open_and_run(page, lab, "AgentConsole(")
     console = widget_with_button(page, "Run")
-    console.get_by_role("button", name="Run", exact=True).click()
+    button(console, "Run").click()
     expect(console).to_contain_text("place_order", timeout=TIMEOUT_MS)
     expect(console).to_contain_text("answer:", timeout=TIMEOUT_MS)
     expect(console).to_contain_text("ord-", timeout=TIMEOUT_MS)
-    screenshot(page, f"{Path(name).stem}-agent-console")
+    widget_screenshot(console, f"{Path(name).stem}-agent-console")
 
 
 def test_key_manager_create_use_revoke_refused(page, lab):
     name = open_and_run(page, lab, "KeyManager(")
     manager = widget_with_button(page, "Create key")
     manager.locator("input[type=text]").first.fill("browser-test-key")
-    manager.get_by_role("button", name="Create key", exact=True).click()
+    button(manager, "Create key").click()
     expect(manager).to_contain_text("new key browser-test-key", timeout=TIMEOUT_MS)
     expect(manager.locator("select").last).to_have_value("browser-test-key", timeout=TIMEOUT_MS)
 
-    manager.get_by_role("button", name="Test key", exact=True).click()
+    button(manager, "Test key").click()
     expect(manager).to_contain_text("the key works", timeout=TIMEOUT_MS)
 
-    manager.get_by_role("button", name="Revoke", exact=True).click()
+    button(manager, "Revoke").click()
     expect(manager).to_contain_text("revoked browser-test-key", timeout=TIMEOUT_MS)
 
-    manager.get_by_role("button", name="Test key", exact=True).click()
+    button(manager, "Test key").click()
     expect(manager).to_contain_text("the key is refused", timeout=TIMEOUT_MS)
     assert "sk-mcp-" not in manager.inner_text() or "…" in manager.inner_text()
-    screenshot(page, f"{Path(name).stem}-key-manager")
+    widget_screenshot(manager, f"{Path(name).stem}-key-manager")
 
 
 @pytest.mark.timeout(300)

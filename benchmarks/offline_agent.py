@@ -1,0 +1,180 @@
+"""Benchmark 4: the offline agent's demo query, cold and warm.
+
+* cold: a new Python process (`python -c`) imports `lesson_code.agent` and runs
+  one query; the wall time is taken by the parent, so it includes interpreter
+  start and imports, which is what `python -m lesson_code demo` costs a learner.
+  The child also reports its import and query times, to show where it goes.
+* warm: in this process, after a first query has paid for the imports; the
+  median of repeated queries, which is what a notebook cell costs on re-run.
+
+Cold and warm runs alternate, round by round. The server is the secured app in
+a `BackgroundServer` thread of this process, exactly as the notebooks run it.
+The model is the deterministic offline stand-in (`OPENAI_API_KEY` is removed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from benchmarks.common import PROJECT_ROOT, Section, Table, Target, interleaved, median, ratio
+from lesson_code.app import create_secured_app
+from lesson_code.background import BackgroundServer
+from lesson_code.keys import KeyRing, generate_key
+
+NAME: Final = "agent"
+WARM_TARGET_SECONDS: Final = 1.0
+
+COLD_SCRIPT: Final = """\
+import time
+start = time.perf_counter()
+import asyncio, json, sys
+from lesson_code.agent import run_shopping_query
+imported = time.perf_counter()
+result = asyncio.run(run_shopping_query(sys.argv[1], sys.argv[2]))
+done = time.perf_counter()
+print(json.dumps({"imports": imported - start, "query": done - imported, "tool_calls": len(result.tool_calls)}))
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int
+    warm_per_round: int
+
+
+FULL = Settings(rounds=3, warm_per_round=4)
+QUICK = Settings(rounds=1, warm_per_round=3)
+
+
+@dataclass
+class Run:
+    seconds: float
+    tool_calls: int
+    http_requests: int
+    imports: float = 0.0  # cold only: as measured inside the child
+    query: float = 0.0  # cold only: as measured inside the child
+
+
+@contextmanager
+def offline_environment() -> Iterator[dict[str, str]]:
+    """No OPENAI_API_KEY (so the offline model answers) and no tracing, restored afterwards."""
+    saved = dict(os.environ)
+    os.environ.pop("OPENAI_API_KEY", None)
+    os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+    try:
+        yield dict(os.environ)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run(quick: bool = False) -> Section:
+    settings = QUICK if quick else FULL
+    key = generate_key()
+    with offline_environment() as env, tempfile.TemporaryDirectory(prefix="bench-agent-") as folder:
+        app = create_secured_app(KeyRing.from_keys({"bench": key}), Path(folder) / "shop.sqlite3")
+        assert app.audit is not None
+        audit = app.audit
+
+        def http_requests_since(count_before: int) -> int:
+            return sum(entry["event"] == "auth" for entry in audit.entries()[count_before:])
+
+        with BackgroundServer(app, name="benchmark-agent") as server:
+            from lesson_code.agent import run_shopping_query  # imported here: the cold run must not benefit
+
+            def warm_once() -> Run:
+                before = len(audit.entries())
+                start = time.perf_counter()
+                result = asyncio.run(run_shopping_query(server.mcp_url, key))
+                seconds = time.perf_counter() - start
+                return Run(seconds, len(result.tool_calls), http_requests_since(before))
+
+            def cold_once() -> Run:
+                before = len(audit.entries())
+                start = time.perf_counter()
+                child = subprocess.run(
+                    [sys.executable, "-c", COLD_SCRIPT, server.mcp_url, key],
+                    cwd=PROJECT_ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+                seconds = time.perf_counter() - start
+                if child.returncode != 0:
+                    raise RuntimeError(f"the cold agent process failed:\n{child.stderr[-2000:]}")
+                report: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+                return Run(
+                    seconds, report["tool_calls"], http_requests_since(before), report["imports"], report["query"]
+                )
+
+            first = warm_once()  # pays for this process's imports and first-use set-up
+            samples = interleaved(
+                ["cold", "warm"],
+                settings.rounds,
+                lambda v: [cold_once()] if v == "cold" else [warm_once() for _ in range(settings.warm_per_round)],
+            )
+
+    cold = [r for chunk in samples["cold"] for r in chunk]
+    warm = [r for chunk in samples["warm"] for r in chunk]
+    cold_s, warm_s = median([r.seconds for r in cold]), median([r.seconds for r in warm])
+
+    section = Section(NAME, "4. The offline agent: the demo query, cold and warm")
+    table = Table(
+        f"The demo query against a secured server ({settings.rounds} interleaved round(s): "
+        f"one cold run, then {settings.warm_per_round} warm runs, each round)",
+        ["run", "median wall time", "vs warm", "tool calls", "HTTP requests"],
+    )
+    table.rows.append(
+        [
+            "cold: new process, imports included",
+            f"{cold_s:.3f} s",
+            ratio(cold_s, warm_s),
+            str(cold[0].tool_calls),
+            str(cold[0].http_requests),
+        ]
+    )
+    table.rows.append(
+        [
+            "… of which imports (inside the child)",
+            f"{median([r.imports for r in cold]):.3f} s",
+            ratio(median([r.imports for r in cold]), warm_s),
+            "",
+            "",
+        ]
+    )
+    table.rows.append(
+        [
+            "… of which the first query (inside the child)",
+            f"{median([r.query for r in cold]):.3f} s",
+            ratio(median([r.query for r in cold]), warm_s),
+            "",
+            "",
+        ]
+    )
+    table.rows.append(
+        ["warm: in-process, repeated", f"{warm_s:.3f} s", "1.000×", str(warm[0].tool_calls), str(warm[0].http_requests)]
+    )
+    section.tables.append(table)
+    section.notes += [
+        f"First in-process query (imports already done by the benchmark, first connection): {first.seconds:.3f} s.",
+        "HTTP requests are counted from the server's audit log (one `auth` entry per request).",
+        f"Per warm query: {warm_s / max(1, warm[0].http_requests) * 1e3:.0f} ms per HTTP request on average, "
+        "model and client work included.",
+    ]
+    section.targets.append(
+        Target(f"warm offline query under {WARM_TARGET_SECONDS:g} s", warm_s < WARM_TARGET_SECONDS, f"{warm_s:.3f} s")
+    )
+    return section
