@@ -15,7 +15,7 @@ Where things live (one idea per module):
     app.py              puts the layers together: secured app, open app (lesson 01)
     sdk_bearer.py       the MCP SDK's own Bearer-token check, for comparison
     raw_requests.py     hand-built MCP requests (headers, `_meta`) for httpx and curl
-    attacks.py          the attack catalogue and a scorecard for any ASGI app
+    attacks/            the attack catalogue and a scorecard for any ASGI app
     background.py       uvicorn in a background thread for notebooks and tests
     agent.py            the OpenAI Agents SDK agent that sends its key
     offline_model.py    a deterministic stand-in model for offline runs
