@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+INSPECTOR := .tools/node_modules/.bin/mcp-inspector
 NBVAL  := $(BIN)/pytest -p no:python -p no:cacheprovider --nbval-current-env -q
 export OPENAI_AGENTS_DISABLE_TRACING ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
@@ -18,6 +19,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)  ## create .venv and install pinned dependencies
 
+$(INSPECTOR):  # the official MCP Inspector CLI, an outside client for the end-to-end check
+	npm install --silent --no-audit --no-fund --prefix .tools @modelcontextprotocol/inspector@2.12.0
+
 lab: install  ## open the course in JupyterLab
 	$(BIN)/jupyter lab notebooks/
 
@@ -28,7 +32,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/make_learner_notebooks.py --check
 
-unit-test: install
+unit-test: install $(INSPECTOR)
 	$(BIN)/pytest -n 2 --dist loadfile tests --ignore=tests/browser
 
 notebook-test: install  ## stored outputs assume the offline model, so OPENAI_API_KEY is unset here
@@ -52,4 +56,4 @@ bench: install  ## print the benchmark tables and write benchmarks/results.md
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots .course-data
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache screenshots .course-data
