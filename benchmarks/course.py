@@ -13,6 +13,7 @@ a small time budget (at least one) and reports the median per notebook.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,9 @@ def execute(path: Path) -> Execution:
     )
     start = time.perf_counter()
     try:
-        client.execute(env=kernel_environment())
+        # The kernel's own stderr is start-up chatter (ipykernel warns about TCP transport);
+        # what a cell prints or raises arrives through the notebook protocol, not here.
+        client.execute(env=kernel_environment(), stderr=subprocess.DEVNULL)
     except CellExecutionError as error:  # a cell raised (tagged `raises-exception` cells are allowed to)
         summary = f"{error.ename}: {error.evalue}"
     except (CellTimeoutError, DeadKernelError) as error:
