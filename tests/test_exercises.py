@@ -167,6 +167,9 @@ WRONG_ANSWERS = [
     ("lesson00", "q1", 'header_name = "Authorization"', "bearer tokens"),
     ("lesson00", "q1", 'header_name = "x_api_key"', "dashes, not underscores"),
     ("lesson00", "q1", "header_name = 42", "text in quotes"),
+    ("lesson00", "q2", "refusal_status = 403", "knows who you are"),
+    ("lesson00", "q2", 'refusal_status = "401"', "as a number"),
+    ("lesson00", "q2", "refusal_status = 200", "success code"),
     ("lesson01", "q1", 'stranger_can_call = {"list_items"}', "A stranger can call add_item"),
     ("lesson01", "q1", 'stranger_can_call = {"buy_everything"}', "not a tool of this server"),
     (

@@ -35,3 +35,33 @@ class HeaderName(Exercise):
 
 
 q1 = HeaderName()
+
+
+class RefusalStatus(Exercise):
+    todo = "set refusal_status to the HTTP status code (a number) the middleware answers when the key is missing."
+    hint_text = "Look at the dotted arrow back to the agent in the diagram at the top."
+    solution_code = "refusal_status = 401"
+
+    def _check(self, refusal_status: object) -> str:
+        if isinstance(refusal_status, str) and refusal_status.strip().isdigit():
+            raise Incorrect(f"write the status as a number, not the text {refusal_status!r}: HTTP codes are numbers.")
+        if isinstance(refusal_status, bool) or not isinstance(refusal_status, int):
+            raise Incorrect(f"refusal_status should be a number such as 200; it is {type(refusal_status).__name__}.")
+        if refusal_status == 401:
+            return (
+                "401 Unauthorized. Despite its name it means unauthenticated: we do not know who you are. "
+                "The body says why, as a JSON-RPC error, and a WWW-Authenticate header says how to log in."
+            )
+        if refusal_status == 403:
+            raise Incorrect(
+                "403 Forbidden means the server knows who you are and still says no. Without a key it does "
+                "not know who you are: that is a different code."
+            )
+        if refusal_status == 404:
+            raise Incorrect("404 would pretend the endpoint does not exist; the diagram's arrow says otherwise.")
+        if 200 <= refusal_status < 300:
+            raise Incorrect(f"{refusal_status} is a success code: the request is refused, not served.")
+        raise Incorrect(f"{refusal_status} is not the code on the dotted arrow in the diagram.")
+
+
+q2 = RefusalStatus()
