@@ -22,8 +22,8 @@ install: $(STAMP)  ## create .venv and install pinned dependencies
 $(INSPECTOR):  # the official MCP Inspector CLI, an outside client for the end-to-end check
 	npm install --silent --no-audit --no-fund --prefix .tools @modelcontextprotocol/inspector@2.12.0
 
-lab: install  ## open the course in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+lab: install  ## open the course in JupyterLab (root, as in containers, needs --allow-root)
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: install lint unit-test notebook-test browser-test  ## everything CI runs
 	@echo "make test: all checks passed"
