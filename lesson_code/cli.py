@@ -46,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:  # run outside the course's environment
+        advice = "run `make install` and use .venv/bin/python"
+        print(f"error: the package {exc.name!r} is missing: {advice}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

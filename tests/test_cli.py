@@ -134,3 +134,17 @@ def test_demo_with_a_wrong_key_exits_non_zero_with_one_line():
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "rejected the API key (401)" in result.stderr
     assert "Traceback" not in result.stderr and "ExceptionGroup" not in result.stderr
+
+
+def test_a_missing_package_is_one_line_with_what_to_do(tmp_path):
+    """Run outside the environment: a stand-in `uvicorn` that cannot be imported."""
+    (tmp_path / "uvicorn").mkdir()
+    (tmp_path / "uvicorn" / "__init__.py").write_text("raise ModuleNotFoundError(name='uvicorn')\n")
+    keys_file = tmp_path / "keys.json"
+    new_key(keys_file)
+    env = {**ENV, "PYTHONPATH": str(tmp_path)}
+    result = cli("serve", "--keys-file", str(keys_file), "--db", str(tmp_path / "d.sqlite3"), env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: the package 'uvicorn' is missing: run `make install` and use .venv/bin/python"
+    )
