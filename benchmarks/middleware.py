@@ -19,9 +19,10 @@ import asyncio
 import gc
 import os
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
+
+from starlette.types import ASGIApp
 
 from benchmarks.common import Section, Table, Target, interleaved, median
 from lesson_code.audit import AuditLog
@@ -43,7 +44,6 @@ BASELINE: Final = "inner app alone"
 # whole cost, and time spent descheduled while a neighbour on the shared machine runs is left out.
 CLOCK: Final = time.thread_time_ns
 
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)

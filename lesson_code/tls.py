@@ -10,7 +10,6 @@ folder to start over.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +25,6 @@ class DevCertificates:
     ca_cert: Path
     server_cert: Path
     server_key: Path
-
-    def client_ssl_context(self) -> ssl.SSLContext:
-        """An SSL context that trusts only the development CA (hostname checks stay on)."""
-        return ssl.create_default_context(cafile=str(self.ca_cert))
 
 
 def ensure_dev_certificates(folder: str | Path, names: tuple[str, ...] = LOOPBACK_NAMES) -> DevCertificates:
