@@ -3,21 +3,27 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 INSPECTOR := .tools/node_modules/.bin/mcp-inspector
 NBVAL  := $(BIN)/pytest -p no:python -p no:cacheprovider --nbval-current-env -q
 export OPENAI_AGENTS_DISABLE_TRACING ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: install lab test unit-test notebook-test browser-test lint demo bench learner-copies refresh-notebooks clean
+.PHONY: install install-dev lab test unit-test notebook-test browser-test lint demo bench learner-copies refresh-notebooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install pinned dependencies
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+install: $(STAMP)  ## create .venv and install the pinned packages a learner needs (lesson_code included)
+
+install-dev: $(DEV_STAMP)  ## add the test, lint and browser tools (requirements-dev.txt)
 
 $(INSPECTOR):  # the official MCP Inspector CLI, an outside client for the end-to-end check
 	npm install --silent --no-audit --no-fund --prefix .tools @modelcontextprotocol/inspector@2.12.0
@@ -25,34 +31,34 @@ $(INSPECTOR):  # the official MCP Inspector CLI, an outside client for the end-t
 lab: install  ## open the course in JupyterLab (root, as in containers, needs --allow-root)
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
-test: install lint unit-test notebook-test browser-test  ## everything CI runs
+test: install-dev lint unit-test notebook-test browser-test  ## everything CI runs
 	@echo "make test: all checks passed"
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/make_learner_notebooks.py --check
 
-unit-test: install $(INSPECTOR)
+unit-test: install-dev $(INSPECTOR)
 	$(BIN)/pytest -n 2 --dist loadfile tests --ignore=tests/browser
 
-notebook-test: install  ## stored outputs assume the offline model, so OPENAI_API_KEY is unset here
+notebook-test: install-dev  ## stored outputs assume the offline model, so OPENAI_API_KEY is unset here
 	env -u OPENAI_API_KEY $(NBVAL) -n 2 --dist loadfile --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg solutions/
 	env -u OPENAI_API_KEY $(NBVAL) -n 2 --dist loadfile --nbval-lax notebooks/
 
-browser-test: install
+browser-test: install-dev
 	$(BIN)/pytest -q tests/browser
 
 learner-copies: install  ## regenerate notebooks/ from solutions/
 	$(BIN)/python scripts/make_learner_notebooks.py
 
-refresh-notebooks: install  ## re-execute solutions/ in place (stored outputs), then regenerate notebooks/
+refresh-notebooks: install-dev  ## re-execute solutions/ in place (stored outputs), then regenerate notebooks/
 	env -u OPENAI_API_KEY $(BIN)/jupyter nbconvert --log-level WARN --to notebook --execute --inplace --ExecutePreprocessor.record_timing=False solutions/*.ipynb
 	$(BIN)/python scripts/make_learner_notebooks.py
 
 demo: install  ## the agent against a fresh secured server, offline unless OPENAI_API_KEY is set
 	$(BIN)/python -m lesson_code demo
 
-bench: install  ## print the benchmark tables and write benchmarks/results.md
+bench: install-dev  ## print the benchmark tables and write benchmarks/results.md
 	$(BIN)/python -m benchmarks
 
 clean:
