@@ -13,6 +13,7 @@ Where things live (one idea per module):
     store.py            the shopping list and orders, in SQLite
     shopping_server.py  the MCP server and its five tools
     app.py              puts the layers together: secured app, open app (lesson 01)
+    net.py              is this host loopback? (a leaf: no server imports)
     sdk_bearer.py       the MCP SDK's own Bearer-token check, for comparison
     raw_requests.py     hand-built MCP requests (headers, `_meta`) for httpx and curl
     attacks/            the attack catalogue and a scorecard for any ASGI app

@@ -13,7 +13,6 @@ the key check sets.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lesson_code.audit import AuditLog
 from lesson_code.auth import ApiKeyMiddleware
 from lesson_code.keys import KeyRing
+from lesson_code.net import is_loopback
 from lesson_code.redaction import install_log_redaction
 from lesson_code.shopping_server import build_shopping_server
 from lesson_code.store import ShoppingStore
 from lesson_code.throttle import FailedAttemptThrottle
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 MAX_REQUEST_BODY_BYTES = 1024 * 1024  # tool calls are small; the SDK's default is 4 MiB
 
 
@@ -43,10 +42,6 @@ class ShoppingApp:
     keyring: KeyRing | None
     audit: AuditLog | None
     throttle: FailedAttemptThrottle | None
-
-    @property
-    def secured(self) -> bool:
-        return self.keyring is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)
@@ -88,15 +83,6 @@ def create_open_app_for_threat_model(db_path: str | Path, *, host: str = "127.0.
     store = ShoppingStore(db_path)
     mcp_app = _mcp_app(store, None, host, (), False)
     return ShoppingApp(asgi=mcp_app, store=store, keyring=None, audit=None, throttle=None)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def transport_security_for(host: str, allowed_hosts: Sequence[str] = ()) -> TransportSecuritySettings:
