@@ -1,11 +1,13 @@
-"""Hand-built MCP requests, for looking at the protocol without a client library.
+"""Hand-built MCP requests: the one place that knows their wire shape.
 
 The 2026-07-28 MCP protocol is sessionless over HTTP: every POST carries the
 protocol version and the client's capabilities in `params._meta`, and repeats
 the method (and tool name) in `Mcp-Method` / `Mcp-Name` headers so proxies and
-middleware can route or refuse a request without parsing its body. The
-notebooks, the attack catalogue, the benchmarks and `serve`'s example command
-all use these helpers, so there is one place that knows the shape.
+middleware can route or refuse a request without parsing its body.
+
+Everything that builds an MCP request uses `mcp_body` and `mcp_headers`: the
+notebooks, the widgets, `exercises.wire`, the attack catalogue (as raw bytes,
+`mcp_header_pairs`), the benchmarks and `serve`'s example curl command.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def mcp_headers(method: str, *, tool: str | None = None, api_key: str | None = N
     if api_key is not None:
         headers["x-api-key"] = api_key
     return headers
+
+
+def mcp_header_pairs(method: str, *, tool: str | None = None) -> tuple[tuple[bytes, bytes], ...]:
+    """`mcp_headers` as (name, value) byte pairs, in order, for requests written byte by byte."""
+    return tuple((name.encode(), value.encode()) for name, value in mcp_headers(method, tool=tool).items())
 
 
 def tool_call(tool: str, arguments: dict[str, Any] | None = None, *, api_key: str | None = None) -> dict[str, Any]:

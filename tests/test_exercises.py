@@ -568,7 +568,7 @@ def test_doctor_report(capsys):
 
 
 def test_tool_call_matches_the_protocol_constants():
-    headers, body = wire.tool_call("add_item", {"name": "milk"}, request_id=7)
+    headers, body = wire.tool_call_parts("add_item", {"name": "milk"}, request_id=7)
     assert headers["mcp-protocol-version"] == wire.PROTOCOL_VERSION
     assert headers["mcp-method"] == body["method"] == "tools/call"
     assert headers["mcp-name"] == body["params"]["name"] == "add_item"

@@ -24,7 +24,7 @@ from lesson_code.attacks.constants import (
     Header,
 )
 from lesson_code.keys import generate_key, key_digest
-from lesson_code.raw_requests import PROTOCOL_VERSION, mcp_body
+from lesson_code.raw_requests import PROTOCOL_VERSION, mcp_body, mcp_header_pairs
 
 # --- the context the runner provides -------------------------------------------------------------
 
@@ -170,15 +170,7 @@ class Attack:
 
 def _mcp_headers(method: str = "tools/call", tool: str | None = "add_item") -> tuple[Header, ...]:
     """The MCP headers a real 2026-07-28 client sends, so a request that gets through really runs."""
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"accept", b"application/json, text/event-stream"),
-        (b"mcp-protocol-version", PROTOCOL_VERSION.encode()),
-        (b"mcp-method", method.encode()),
-    ]
-    if tool is not None:
-        headers.append((b"mcp-name", tool.encode()))
-    return tuple(headers)
+    return mcp_header_pairs(method, tool=tool)
 
 
 def _json(value: Any) -> bytes:
@@ -692,5 +684,3 @@ def get_attack(attack_id: str) -> Attack:
         if attack.id == attack_id:
             return attack
     raise KeyError(f"no attack {attack_id!r}; known: {', '.join(a.id for a in CATALOGUE)}")
-
-

@@ -32,5 +32,3 @@ CONTINUE_WAIT_SECONDS: Final = 1.0
 SHOWN_FAILURES: Final = 15  # notebook views stay short; table() has everything
 # Loggers that warn about each rejected Origin/Host/session: expected noise while attacking on purpose.
 NOISY_LOGGERS: Final = ("mcp.server.transport_security", "mcp.server.streamable_http_manager")
-
-

@@ -163,5 +163,3 @@ async def send_attack(
 ) -> RawResponse:
     """Send one attack to the server at `url` (only its scheme, host and port are used)."""
     return await send_raw(url, attack.render(context), method=attack.method, timeout=timeout, ssl_context=ssl_context)
-
-

@@ -18,10 +18,18 @@ import httpx
 
 from lesson_code.raw_requests import PROTOCOL_VERSION, mcp_body, mcp_headers
 
-__all__ = ["PROTOCOL_VERSION", "call_tool", "describe", "tool_call"]
+__all__ = ["PROTOCOL_VERSION", "call_tool", "describe", "tool_call_parts"]
 
-def tool_call(name: str, arguments: dict[str, Any] | None = None, *, request_id: int = 1) -> tuple[dict, dict]:
-    """The HTTP headers and the JSON-RPC body of one MCP tool call (built by `lesson_code.raw_requests`)."""
+
+def tool_call_parts(
+    name: str, arguments: dict[str, Any] | None = None, *, request_id: int = 1
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The HTTP headers and the JSON-RPC body of one MCP tool call, as a pair to show or send.
+
+    Built by `lesson_code.raw_requests` (the one place that knows the shape); unlike
+    `raw_requests.tool_call`, which returns `httpx.post` keyword arguments, this
+    returns the two parts separately, so a notebook can print each.
+    """
     headers = mcp_headers("tools/call", tool=name)
     headers.pop("content-type")  # httpx sets it for `json=`; the notebooks show only what the protocol adds
     body = mcp_body("tools/call", {"name": name, "arguments": arguments or {}}, request_id=request_id)
@@ -38,7 +46,7 @@ async def call_tool(
     request_id: int = 1,
 ) -> httpx.Response:
     """POST one tool call to `url` (the server's /mcp) and return the HTTP response."""
-    headers, body = tool_call(name, arguments, request_id=request_id)
+    headers, body = tool_call_parts(name, arguments, request_id=request_id)
     if api_key is not None:
         headers["x-api-key"] = api_key
     return await client.post(url, headers=headers, json=body)
