@@ -12,31 +12,56 @@ The rules, each with its reason:
   non-ASCII input, and no timing leak worth having (an attacker cannot steer
   a SHA-256 digest byte by byte). Input longer than `MAX_KEY_BYTES` is refused
   before hashing, so a huge header costs nothing.
-* Keys come from the `MCP_API_KEYS` environment variable (comma-separated)
-  and/or a keys file; a `KeyRing` holds the current set and notices when the
-  file changes, so revocation needs no restart.
+* Keys come from the `MCP_API_KEYS` environment variable (comma-separated),
+  a keys file, and (in a cluster) a shared store; a `KeyRing` holds the current
+  set and notices when the file changes, so revocation needs no restart.
+  Environment keys shorter than `MIN_KEY_CHARS` random characters are refused:
+  the throttle serves valid keys unconditionally, which is safe only because
+  keys cannot be guessed.
+* The keys file is one truth: `create_key`, `revoke_key` and `rotate_key` hold
+  a lock file beside it (`filelock`) for the whole read-modify-write and replace
+  the file atomically, so two commands at the same moment never lose an update.
+  A file that does not validate is never half-used: the ring keeps the last
+  good set, says so once per change in the log and in `KeyRing.problem`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
 import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
-from lesson_code.roles import DEFAULT_ROLE, scopes_for
+import filelock
+
+from lesson_code.roles import DEFAULT_ROLE, ROLES, scopes_for
 
 KEY_PREFIX: Final = "sk-mcp-"
 KEY_RANDOM_BYTES: Final = 32  # 256 bits; the issue asks for at least 128
+MIN_KEY_CHARS: Final = 32  # random characters an environment key needs (after the prefix, if it has one)
 MAX_KEY_BYTES: Final = 256
 ENV_VAR: Final = "MCP_API_KEYS"
 FINGERPRINT_CHARS: Final = 12
+MAX_NAME_CHARS: Final = 64
+NAME_RULE: Final = "a key name is 1-64 ASCII letters, digits, '.', '_' or '-'"
+PREVIOUS_SUFFIX: Final = ".previous"
+LOCK_TIMEOUT_SECONDS: Final = 10.0
+
+_NAME_PATTERN: Final = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_NAME_CHARS}}}")
+_DIGEST_PATTERN: Final = re.compile(r"[0-9a-f]{64}")
+_FIELDS: Final = frozenset({"name", "sha256", "role", "created"})
+
+logger = logging.getLogger(__name__)
 
 
 def generate_key() -> str:
@@ -87,23 +112,67 @@ class KeyFileError(ValueError):
 
 
 def read_key_file(path: str | Path) -> list[KeyRecord]:
-    """Read the records in a keys file; a missing file holds no keys."""
+    """Read and validate the records in a keys file; a missing file holds no keys.
+
+    Any problem (bad JSON, a missing field, an unknown role, a bad name, a name
+    or key used twice) raises `KeyFileError` naming the file and the entry,
+    never a key.
+    """
     file = Path(path)
     if not file.exists():
         return []
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-        records = [KeyRecord(**entry) for entry in data["keys"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise KeyFileError(f"cannot read keys file {file}: {exc}") from None
-    for record in records:
-        scopes_for(record.role)  # fail early on an unknown role
+    except (OSError, ValueError, RecursionError) as exc:
+        raise KeyFileError(f"keys file {file} is invalid: {_short(exc)}") from None
+    try:
+        return _records_from_json(data)
+    except KeyFileError as exc:
+        raise KeyFileError(f"keys file {file} is invalid: {exc}") from None
+
+
+def _records_from_json(data: object) -> list[KeyRecord]:
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise KeyFileError('expected an object {"keys": [...]}')
+    records: list[KeyRecord] = []
+    names: dict[str, int] = {}
+    digests: dict[str, int] = {}
+    for position, entry in enumerate(data["keys"], start=1):
+        where = f"entry {position}"
+        if not isinstance(entry, dict):
+            raise KeyFileError(f"{where} is not an object")
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
+            raise KeyFileError(f"{where} has the name {_shown(name)}: {NAME_RULE}")
+        where = f"{where} ({name!r})"
+        unknown = sorted(set(entry) - _FIELDS)
+        if unknown:
+            raise KeyFileError(f"{where} has unknown fields {', '.join(map(_shown, unknown))}")
+        digest = entry.get("sha256")
+        if not isinstance(digest, str) or not _DIGEST_PATTERN.fullmatch(digest):
+            raise KeyFileError(f"{where}: sha256 must be 64 lower-case hex digits (the file holds digests, never keys)")
+        role = entry.get("role", DEFAULT_ROLE)
+        if role not in ROLES:
+            raise KeyFileError(f"{where} has the unknown role {_shown(role)}: choose one of {', '.join(sorted(ROLES))}")
+        created = entry.get("created", "")
+        if not isinstance(created, str):
+            raise KeyFileError(f"{where}: created must be a string")
+        if name in names:
+            raise KeyFileError(f"{where}: the name is also used by entry {names[name]}")
+        if digest in digests:
+            raise KeyFileError(f"{where} holds the same key as entry {digests[digest]}")
+        names[name], digests[digest] = position, position
+        records.append(KeyRecord(name=name, sha256=digest, role=role, created=created))
     return records
 
 
 def write_key_file(path: str | Path, records: list[KeyRecord]) -> None:
-    """Replace the keys file atomically, readable by its owner only."""
-    file = Path(path)
+    """Replace the keys file atomically, readable by its owner only.
+
+    A symlink is followed: the file it points to is replaced, the link stays.
+    Callers that read, change and write hold `keys_file_lock(path)` around all three.
+    """
+    file = _target(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps({"keys": [asdict(r) for r in records]}, indent=2) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=".keys-", dir=file.parent)
@@ -119,26 +188,51 @@ def write_key_file(path: str | Path, records: list[KeyRecord]) -> None:
         raise
 
 
+@contextlib.contextmanager
+def keys_file_lock(path: str | Path) -> Iterator[None]:
+    """Hold the lock beside the keys file (`<file>.lock`) that serialises read-modify-write.
+
+    The lock sits beside the symlink's target, so commands given the link and
+    commands given the target share it. Waiting longer than
+    `LOCK_TIMEOUT_SECONDS` raises `KeyFileError`.
+    """
+    file = _target(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = file.with_name(file.name + ".lock")
+    try:
+        with filelock.FileLock(lock_path, timeout=LOCK_TIMEOUT_SECONDS, mode=0o600):
+            yield
+    except filelock.Timeout:
+        raise KeyFileError(
+            f"another command has held {lock_path} for {LOCK_TIMEOUT_SECONDS:g} s: try again, "
+            "or delete the lock file if no `keys` command is running"
+        ) from None
+
+
 def create_key(path: str | Path, name: str, role: str = DEFAULT_ROLE) -> tuple[str, KeyRecord]:
     """Create a key named `name`, store its digest, and return the key (shown once)."""
     name = _valid_name(name)
-    scopes_for(role)
-    records = read_key_file(path)
-    if any(r.name == name for r in records):
-        raise KeyFileError(f"a key named {name!r} already exists: revoke or rotate it instead")
-    key = generate_key()
-    record = KeyRecord(name=name, sha256=key_digest(key), role=role, created=_now())
-    write_key_file(path, [*records, record])
+    if name.endswith(PREVIOUS_SUFFIX):
+        raise KeyFileError(f"names ending in {PREVIOUS_SUFFIX!r} are kept for `keys rotate`: choose another name")
+    _check_role(role)
+    with keys_file_lock(path):
+        records = read_key_file(path)
+        if any(r.name == name for r in records):
+            raise KeyFileError(f"a key named {name!r} already exists: revoke or rotate it instead")
+        key = generate_key()
+        record = KeyRecord(name=name, sha256=key_digest(key), role=role, created=_now())
+        write_key_file(path, [*records, record])
     return key, record
 
 
 def revoke_key(path: str | Path, name: str) -> KeyRecord:
     """Remove the key named `name`; a running server stops accepting it within a second or two."""
-    records = read_key_file(path)
-    kept = [r for r in records if r.name != name]
-    if len(kept) == len(records):
-        raise KeyFileError(f"no key named {name!r} in {path}")
-    write_key_file(path, kept)
+    with keys_file_lock(path):
+        records = read_key_file(path)
+        kept = [r for r in records if r.name != name]
+        if len(kept) == len(records):
+            raise KeyFileError(f"no key named {_shown(name)} in {path}")
+        write_key_file(path, kept)
     return next(r for r in records if r.name == name)
 
 
@@ -148,24 +242,49 @@ def rotate_key(path: str | Path, name: str) -> tuple[str, KeyRecord, KeyRecord]:
     Both keys work during the change-over, so clients can move one by one.
     Returns (new key, new record, old record as renamed).
     """
-    records = read_key_file(path)
-    old = next((r for r in records if r.name == name), None)
-    if old is None:
-        raise KeyFileError(f"no key named {name!r} in {path}")
-    previous_name = f"{name}.previous"
-    if any(r.name == previous_name for r in records):
-        raise KeyFileError(f"{previous_name!r} still exists: revoke it before rotating {name!r} again")
-    key = generate_key()
-    renamed = KeyRecord(name=previous_name, sha256=old.sha256, role=old.role, created=old.created)
-    new = KeyRecord(name=name, sha256=key_digest(key), role=old.role, created=_now())
-    write_key_file(path, [renamed if r is old else r for r in records] + [new])
+    if name.endswith(PREVIOUS_SUFFIX):
+        base = name[: -len(PREVIOUS_SUFFIX)]
+        raise KeyFileError(
+            f"{_shown(name)} is the old key of a rotation: rotate the base name ({_shown(base)}), "
+            f"or revoke {_shown(name)}"
+        )
+    previous_name = name + PREVIOUS_SUFFIX
+    if not _NAME_PATTERN.fullmatch(previous_name):
+        raise KeyFileError(f"cannot rotate {_shown(name)}: {previous_name!r} would break the rule ({NAME_RULE})")
+    with keys_file_lock(path):
+        records = read_key_file(path)
+        old = next((r for r in records if r.name == name), None)
+        if old is None:
+            raise KeyFileError(f"no key named {_shown(name)} in {path}")
+        if any(r.name == previous_name for r in records):
+            raise KeyFileError(f"{previous_name!r} still exists: revoke it before rotating {name!r} again")
+        key = generate_key()
+        renamed = KeyRecord(name=previous_name, sha256=old.sha256, role=old.role, created=old.created)
+        new = KeyRecord(name=name, sha256=key_digest(key), role=old.role, created=_now())
+        write_key_file(path, [renamed if r is old else r for r in records] + [new])
     return key, new, renamed
 
 
+class WeakKeyError(KeyFileError):
+    """A key given in the environment is too short to be safe."""
+
+
 def keys_from_env(value: str | None = None) -> list[KeyRecord]:
-    """Records for the keys in `MCP_API_KEYS` (comma-separated), named env-1, env-2, ..."""
+    """Records for the keys in `MCP_API_KEYS` (comma-separated), named env-1, env-2, ...
+
+    A key with fewer than `MIN_KEY_CHARS` characters after `sk-mcp-` (or in
+    all, without the prefix) raises `WeakKeyError` naming its position, never
+    the key: keys must be too long and random to guess.
+    """
     raw = os.environ.get(ENV_VAR, "") if value is None else value
     keys = [part.strip() for part in raw.split(",") if part.strip()]
+    for position, key in enumerate(keys, start=1):
+        random_part = key[len(KEY_PREFIX) :] if key.startswith(KEY_PREFIX) else key
+        if len(random_part) < MIN_KEY_CHARS:
+            raise WeakKeyError(
+                f"{ENV_VAR} entry {position} is too short: a key needs at least {MIN_KEY_CHARS} random characters "
+                f"after {KEY_PREFIX!r}; make one with `python -m lesson_code keys generate`"
+            )
     return [KeyRecord(name=f"env-{i}", sha256=key_digest(k)) for i, k in enumerate(keys, start=1)]
 
 
@@ -175,10 +294,14 @@ def keys_from_env(value: str | None = None) -> list[KeyRecord]:
 class KeyRing:
     """The set of valid keys, as a dict from digest to record.
 
-    Lookups are lock-free: the dict is replaced whole, never mutated in place,
-    so a reader always sees a complete set. A keys file, if given, is re-read
-    when its modification time or size changes, checked at most every
-    `reload_interval` seconds.
+    Three sources: fixed records (the environment, or keys added in a
+    notebook), a keys file, and an external store (a cluster's shared store,
+    see `update_external`). Lookups are lock-free: the dict is replaced whole,
+    never mutated in place, so a reader always sees a complete set. A keys
+    file, if given, is re-read when it changes (checked at most every
+    `reload_interval` seconds). A file that does not validate on first load
+    raises `KeyFileError`; later, the ring keeps the last good set, logs one
+    line per change of the file and shows the reason in `problem`.
     """
 
     def __init__(
@@ -189,13 +312,19 @@ class KeyRing:
         reload_interval: float = 0.5,
     ) -> None:
         self._fixed = list(records or [])
+        self._external: list[KeyRecord] | None = None
+        self._file_records: list[KeyRecord] = []
+        self._problem: str | None = None
         self.key_file = Path(key_file) if key_file is not None else None
         self.reload_interval = reload_interval
         self._lock = threading.Lock()
-        self._file_state: tuple[int, int] | None = None
+        self._file_state: tuple[int, int, int] | None = None
         self._next_check = 0.0
         self._by_digest: dict[str, KeyRecord] = {}
-        self._rebuild(self._read_file())
+        if self.key_file is not None:
+            self._file_state = self._stat()
+            self._file_records = read_key_file(self.key_file)  # invalid on first load: raise
+        self._rebuild()
 
     # construction helpers
 
@@ -230,14 +359,19 @@ class KeyRing:
     def records(self) -> list[KeyRecord]:
         return sorted(self._by_digest.values(), key=lambda r: r.name)
 
+    @property
+    def problem(self) -> str | None:
+        """Why the keys file's current content is not in use (None when it is, or when there is no file)."""
+        return self._problem
+
     # in-memory changes (notebooks); a keys file is changed with create_key/revoke_key
 
     def add(self, name: str, key: str, role: str = DEFAULT_ROLE) -> KeyRecord:
+        _check_role(role)
         record = KeyRecord(name=_valid_name(name), sha256=key_digest(key), role=role, created=_now())
-        scopes_for(role)
         with self._lock:
             self._fixed = [r for r in self._fixed if r.name != record.name] + [record]
-            self._rebuild(self._file_records)
+            self._rebuild()
         return record
 
     def revoke(self, name: str) -> bool:
@@ -245,13 +379,27 @@ class KeyRing:
         with self._lock:
             before = len(self._fixed)
             self._fixed = [r for r in self._fixed if r.name != name]
-            self._rebuild(self._file_records)
+            self._rebuild()
             return len(self._fixed) != before
+
+    def update_external(self, records: Iterable[KeyRecord] | None) -> None:
+        """Replace, atomically, the records that come from an external store (e.g. a cluster's shared store).
+
+        `records` is the store's complete current set, which replaces the
+        previous one whole (a key missing from it is revoked); None means
+        there is no external source. The environment's and the keys file's
+        records are kept. Readers never see a half-applied update: the lookup
+        dict is rebuilt and swapped in one assignment.
+        """
+        snapshot = None if records is None else list(records)
+        with self._lock:
+            self._external = snapshot
+            self._rebuild()
 
     # reloading
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Re-read the keys file if it changed; True if the set was rebuilt."""
+        """Re-read the keys file if it changed; True if the file was read again."""
         if self.key_file is None:
             return False
         now = time.monotonic()
@@ -259,40 +407,69 @@ class KeyRing:
             return False
         with self._lock:
             self._next_check = now + self.reload_interval
-            if self._stat() == self._file_state and not force:
+            state = self._stat()
+            if state == self._file_state and not force:
                 return False
-            self._rebuild(self._read_file())
+            self._file_state = state
+            self._reload_file()
             return True
 
-    def _stat(self) -> tuple[int, int] | None:
+    def _stat(self) -> tuple[int, int, int] | None:
+        assert self.key_file is not None
         try:
-            st = os.stat(self.key_file)  # type: ignore[arg-type]
+            st = os.stat(self.key_file)
         except FileNotFoundError:
             return None
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
 
-    def _read_file(self) -> list[KeyRecord]:
-        if self.key_file is None:
-            self._file_records: list[KeyRecord] = []
-            return []
-        self._file_state = self._stat()
+    def _reload_file(self) -> None:
+        assert self.key_file is not None
         try:
-            self._file_records = read_key_file(self.key_file)
-        except KeyFileError:
-            if self._by_digest:  # a half-written or broken file: keep serving the last good set
-                return self._file_records
-            raise
-        return self._file_records
+            records = read_key_file(self.key_file)
+        except KeyFileError as exc:
+            self._problem = str(exc)
+            logger.error(
+                "%s. Still using the last good set of keys: changes in this edit, revocations included, "
+                "take effect only once the file is valid again.",
+                exc,
+            )
+            return
+        if self._problem is not None:
+            logger.warning("keys file %s is valid again: %d keys loaded from it", self.key_file, len(records))
+        self._problem = None
+        self._file_records = records
+        self._rebuild()
 
-    def _rebuild(self, file_records: list[KeyRecord]) -> None:
-        self._by_digest = {r.sha256: r for r in [*self._fixed, *file_records]}
+    def _rebuild(self) -> None:
+        sources = [*self._fixed, *self._file_records, *(self._external or [])]
+        self._by_digest = {r.sha256: r for r in sources}
 
 
 def _valid_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
-        raise KeyFileError("a key name is 1-64 letters, digits, '-', '_' or '.'")
+    if not _NAME_PATTERN.fullmatch(name):
+        raise KeyFileError(NAME_RULE)
     return name
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise KeyFileError(f"unknown role {_shown(role)}: choose one of {', '.join(sorted(ROLES))}")
+
+
+def _target(path: str | Path) -> Path:
+    """The file a path names, through any symlinks (so a replace keeps the link)."""
+    return Path(os.path.realpath(path))
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value from a file or a command line, quoted and cut short for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short(exc: BaseException) -> str:
+    return _shown(str(exc), 200).strip("'\"")
 
 
 def _now() -> str:

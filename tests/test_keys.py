@@ -131,3 +131,19 @@ def test_in_memory_add_and_revoke():
     assert ring.revoke("widget") is True
     assert ring.lookup(key) is None
     assert ring.revoke("widget") is False
+
+
+def test_update_external_replaces_a_third_set_alongside_env_and_file(tmp_path):
+    path = tmp_path / "keys.json"
+    file_key, _ = create_key(path, "filed")
+    env_key, shared_a, shared_b = keys.generate_key(), keys.generate_key(), keys.generate_key()
+    ring = KeyRing(keys.keys_from_env(env_key), key_file=path)
+    ring.update_external([keys.KeyRecord(name="shared-a", sha256=key_digest(shared_a))])
+    assert ring.lookup(shared_a).name == "shared-a"
+    ring.update_external([keys.KeyRecord(name="shared-b", sha256=key_digest(shared_b), role="viewer")])
+    assert ring.lookup(shared_a) is None  # missing from the store's new set: revoked
+    assert ring.lookup(shared_b).role == "viewer"
+    assert ring.lookup(env_key).name == "env-1" and ring.lookup(file_key).name == "filed"
+    ring.update_external(None)
+    assert ring.lookup(shared_b) is None
+    assert {r.name for r in ring.records()} == {"env-1", "filed"}
