@@ -298,10 +298,10 @@ async def test_throttling_over_http_locks_out_one_address_only(tmp_path: Path) -
                 bad = await http.post(server.mcp_url, **list_tools(api_key=generate_key()))
                 assert bad.status_code == 401
             locked = await http.post(server.mcp_url, **list_tools(api_key=generate_key()))
-            # Deliberately, the lockout covers valid keys too (see throttle.py): one right guess must not slip in.
-            valid_but_locked = await http.post(server.mcp_url, **list_tools(api_key=key))
+            # A valid key is still served from a throttled address (see throttle.py): keys are long and random.
+            valid_from_locked = await http.post(server.mcp_url, **list_tools(api_key=key))
 
-        assert locked.status_code == 429 and valid_but_locked.status_code == 429
+        assert locked.status_code == 429 and valid_from_locked.status_code == 200
         retry_after = int(locked.headers["retry-after"])
         assert 0 < retry_after <= 60
         assert_json_rpc_error(locked.json())
@@ -319,12 +319,12 @@ async def test_throttling_over_http_locks_out_one_address_only(tmp_path: Path) -
         if elsewhere_valid is not None and elsewhere_bad is not None:
             assert elsewhere_valid.status_code == 200
             assert elsewhere_bad.status_code == 401
-            assert throttle.retry_after("127.0.0.2") == 0  # one failure counted there, far from a lockout
-            assert throttle.tracked_clients() == 2
+            assert await throttle.retry_after("127.0.0.2") == 0  # one failure counted there, far from a lockout
+            assert len(throttle._failures) == 2
 
     # In process, any client address can be claimed: the same middleware and throttle, a third address.
     transport = httpx.ASGITransport(app, client=("203.0.113.7", 4000))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
         refused = await http.post("/mcp", **list_tools(api_key=generate_key()))
     assert refused.status_code == 401
-    assert throttle.retry_after("127.0.0.1") > 0 and throttle.retry_after("203.0.113.7") == 0
+    assert await throttle.retry_after("127.0.0.1") > 0 and await throttle.retry_after("203.0.113.7") == 0

@@ -173,14 +173,52 @@ async def test_oversized_headers_are_431():
 
 
 async def test_throttle_gives_429_with_retry_after_and_spares_other_addresses():
-    app, _ = make(throttle=FailedAttemptThrottle(3, 60))
+    throttle = FailedAttemptThrottle(3, 60)
+    app, _ = make(throttle=throttle)
     for _ in range(3):
         assert (await request(app, headers={"x-api-key": "bad"})).status_code == 401
-    locked = await request(app, headers={"x-api-key": KEY})  # locked out for valid keys too: documented choice
+    locked = await request(app, headers={"x-api-key": "bad"})
     body = assert_refused(locked, status=429, code=errors.TOO_MANY_FAILED_ATTEMPTS)
     assert int(locked.headers["retry-after"]) > 0 and "try again" in body["error"]["message"]
-    other = await request(app, headers={"x-api-key": KEY}, client=("127.0.0.2", 5000))
-    assert other.status_code == 200
+    assert_refused(await request(app), status=429)  # no key at all: throttled as well
+    other = await request(app, headers={"x-api-key": "bad"}, client=("127.0.0.2", 5000))
+    assert other.status_code == 401
+
+
+async def test_a_valid_key_is_served_from_a_throttled_address_and_never_touches_the_throttle():
+    class Untouchable(FailedAttemptThrottle):
+        async def retry_after(self, client: str) -> int:
+            raise AssertionError("a valid key must not consult the throttle")
+
+        async def record_failure(self, client: str) -> None:
+            raise AssertionError("a valid key must not count as a failure")
+
+    app, _ = make(throttle=Untouchable(1, 60))
+    for header in ({"x-api-key": KEY}, {"authorization": f"Bearer {KEY}"}):
+        assert (await request(app, headers=header)).status_code == 200
+
+    throttle = FailedAttemptThrottle(3, 60)
+    app, _ = make(throttle=throttle)
+    for _ in range(5):
+        await request(app, headers={"x-api-key": "bad"})
+    assert await throttle.retry_after("127.0.0.1") > 0
+    served = await request(app, headers={"x-api-key": KEY})
+    assert served.status_code == 200 and served.json()["user"] == "alice"
+
+
+async def test_throttled_requests_are_audited_once_per_address_and_window_then_summarised():
+    audit = AuditLog()
+    app, _ = make(throttle=FailedAttemptThrottle(2, 60), audit=audit)
+    for _ in range(2):
+        await request(app, headers={"x-api-key": "bad"})
+    for port in range(10):
+        assert (await request(app, headers={"x-api-key": "bad"}, client=("127.0.0.1", 6000 + port))).status_code == 429
+    throttled = [e for e in audit.entries() if e["outcome"] == "throttled"]
+    assert len(throttled) == 1 and throttled[0]["client"] == "127.0.0.1" and "count" not in throttled[0]
+    audit.close()  # writes the pending summary
+    throttled = [e for e in audit.entries() if e["outcome"] == "throttled"]
+    assert [e.get("count", 1) for e in throttled] == [1, 9]
+    assert throttled[1]["first"] <= throttled[1]["last"]
 
 
 async def test_audit_records_decisions_and_never_the_key():
@@ -211,8 +249,13 @@ async def test_a_stream_is_closed_when_its_key_is_revoked():
             finished.set()
 
     app = ApiKeyMiddleware(endless_stream, ring)
-    scope = {"type": "http", "method": "GET", "path": "/mcp", "headers": [(b"x-api-key", KEY.encode())],
-             "client": ("127.0.0.1", 1)}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/mcp",
+        "headers": [(b"x-api-key", KEY.encode())],
+        "client": ("127.0.0.1", 1),
+    }
 
     async def send(message):
         pass
