@@ -14,8 +14,10 @@ Why Redis and why this shape:
   all. Two concurrent `keys` commands never lose an update: the loser's
   `WATCH` fails and it retries against the new state.
 * The checks and messages are the keys file's, from `lesson_code.keys` (the
-  same name rules, the same roles, the same refusals), so `keys ... --redis URL`
-  behaves exactly like `keys ... --keys-file FILE`.
+  same name rules, the same roles, the same refusals, the same entry-by-entry
+  validation of what is read back; its private helpers are reused on purpose
+  so the two stores can never drift apart), so `keys ... --redis URL` behaves
+  exactly like `keys ... --keys-file FILE`.
 
 Replicas read this store through `lesson_code.redis_sync`, never per request.
 """
@@ -30,11 +32,10 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from lesson_code import keys
-from lesson_code.keys import KeyFileError, KeyRecord
-from lesson_code.roles import DEFAULT_ROLE, scopes_for
+from lesson_code.keys import PREVIOUS_SUFFIX, KeyFileError, KeyRecord
+from lesson_code.roles import DEFAULT_ROLE
 
 DEFAULT_PREFIX: Final = "mcp:keys"
-PREVIOUS_SUFFIX: Final = ".previous"
 SOCKET_TIMEOUT: Final = 2.0  # seconds; a hung Redis must not hang a command or a replica
 
 
@@ -60,16 +61,6 @@ def connect(url: str, *, timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
 
 def record_to_json(record: KeyRecord) -> str:
     return json.dumps(asdict(record), separators=(",", ":"), sort_keys=True)
-
-
-def record_from_json(text: str) -> KeyRecord:
-    """One stored record, checked as the keys file checks its entries."""
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError("a record is a JSON object")
-    record = KeyRecord(**data)
-    scopes_for(record.role)  # an unknown role fails here, as in the keys file
-    return record
 
 
 class KeyStoreUnavailable(KeyFileError):
@@ -121,7 +112,9 @@ class RedisKeyStore:
     def create(self, name: str, role: str = DEFAULT_ROLE) -> tuple[str, KeyRecord]:
         """Create a key named `name`, store its digest, and return the key (shown once)."""
         name = keys._valid_name(name)
-        scopes_for(role)
+        if name.endswith(PREVIOUS_SUFFIX):
+            raise KeyFileError(f"names ending in {PREVIOUS_SUFFIX!r} are kept for `keys rotate`: choose another name")
+        keys._check_role(role)
         key = keys.generate_key()
         record = KeyRecord(name=name, sha256=keys.key_digest(key), role=role, created=keys._now())
 
@@ -140,7 +133,7 @@ class RedisKeyStore:
         def change(current: dict[str, KeyRecord]) -> dict[str, str | None]:
             removed.clear()
             if name not in current:
-                raise KeyFileError(f"no key named {name!r} in {self.where}")
+                raise KeyFileError(f"no key named {keys._shown(name)} in {self.where}")
             removed.append(current[name])
             return {name: None}
 
@@ -154,7 +147,15 @@ class RedisKeyStore:
         """
         if name.endswith(PREVIOUS_SUFFIX):
             base = name[: -len(PREVIOUS_SUFFIX)]
-            raise KeyFileError(f"{name!r} is a previous key: rotate {base!r}, or revoke {name!r}")
+            raise KeyFileError(
+                f"{keys._shown(name)} is the old key of a rotation: rotate the base name ({keys._shown(base)}), "
+                f"or revoke {keys._shown(name)}"
+            )
+        previous_name = name + PREVIOUS_SUFFIX
+        if not keys._NAME_PATTERN.fullmatch(previous_name):
+            raise KeyFileError(
+                f"cannot rotate {keys._shown(name)}: {previous_name!r} would break the rule ({keys.NAME_RULE})"
+            )
         key = keys.generate_key()
         result: list[tuple[KeyRecord, KeyRecord]] = []
 
@@ -162,8 +163,7 @@ class RedisKeyStore:
             result.clear()
             old = current.get(name)
             if old is None:
-                raise KeyFileError(f"no key named {name!r} in {self.where}")
-            previous_name = name + PREVIOUS_SUFFIX
+                raise KeyFileError(f"no key named {keys._shown(name)} in {self.where}")
             if previous_name in current:
                 raise KeyFileError(f"{previous_name!r} still exists: revoke it before rotating {name!r} again")
             renamed = KeyRecord(name=previous_name, sha256=old.sha256, role=old.role, created=old.created)
@@ -204,17 +204,22 @@ class RedisKeyStore:
         return int(results[-2])
 
     def _parse(self, raw: Any) -> list[KeyRecord]:
-        """Records from an HGETALL reply ({name: JSON}, decoded to str by the client)."""
-        records = []
-        for field, text in raw.items():
+        """Records from an HGETALL reply ({name: JSON}), validated entry by entry as the keys file is."""
+        entries: list[object] = []
+        for field in sorted(raw):
             try:
-                record = record_from_json(text)
-            except (ValueError, TypeError) as exc:
-                raise KeyFileError(f"the key store {self.where} has an invalid entry {field!r}: {exc}") from None
-            if record.name != field:
-                raise KeyFileError(f"the key store {self.where} has an entry {field!r} named {record.name!r}")
-            records.append(record)
-        return records
+                entry = json.loads(raw[field])
+            except ValueError:
+                raise KeyFileError(f"the key store {self.where} is invalid: {keys._shown(field)} is not JSON") from None
+            if not isinstance(entry, dict) or entry.get("name") != field:
+                raise KeyFileError(
+                    f"the key store {self.where} is invalid: {keys._shown(field)} holds another name's record"
+                )
+            entries.append(entry)
+        try:
+            return keys._records_from_json({"keys": entries})
+        except KeyFileError as exc:
+            raise KeyFileError(f"the key store {self.where} is invalid: {exc}") from None
 
     def _run(self, function: Any, *args: Any) -> Any:
         """Call Redis; an unreachable or failing Redis is one clear `KeyFileError`."""
