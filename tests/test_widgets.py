@@ -8,12 +8,16 @@ callbacks. Every check on displayed text also checks that no full key leaked int
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+from IPython.core.formatters import DisplayFormatter
 from IPython.lib.pretty import pretty
 
 from lesson_code.app import create_secured_app
@@ -88,11 +92,14 @@ def test_playground_missing_key_is_refused_and_valid_key_accepted(shop: Shop, ca
     assert '"code": -32010' in refused.body  # pretty-printed
     assert "401 Unauthorized" in pg.response_view.value and "www-authenticate" in pg.response_view.value
 
+    started = time.perf_counter()
     accepted = pg.send("valid", "tools/list")
+    elapsed_ms = (time.perf_counter() - started) * 1000
     assert accepted.status == 200
     assert {tool["name"] for tool in accepted.data["result"]["tools"]} >= {"add_item", "place_order"}
     assert "more lines" in accepted.body  # the long tool list is cut to a readable size
-    assert accepted.latency_ms > 0
+    assert 0 < accepted.latency_ms <= elapsed_ms  # the round trip, measured inside the call
+    assert accepted.latency == f"{accepted.latency_ms:.0f} ms"
 
     assert [r.status for r in pg.history] == [401, 200]
     text = repr(pg)
@@ -155,6 +162,37 @@ async def test_playground_send_button(shop: Shop) -> None:
     assert_no_full_key(*widget_texts(pg))
 
 
+# --- MaskedKey: every way a notebook shows a value shows the mask ---------------------------
+
+
+def test_masked_key_is_masked_in_every_display_path(capsys: pytest.CaptureFixture) -> None:
+    raw = generate_key()
+    key = MaskedKey(raw)
+    shown = mask(raw)
+    assert repr(key) == f"MaskedKey({shown!r})"
+    assert pretty(key) == repr(key)  # IPython's echo of a cell's last line
+    assert str(key) == shown and f"{key}" == shown and f"{key:>40}" == shown.rjust(40) and "%s" % key == shown
+    print(key, [key], {"k": key})
+    printed = capsys.readouterr().out
+    bundle, _metadata = DisplayFormatter().format(key)  # what Jupyter stores for display(key)
+    for text in [printed, *map(str, bundle.values())]:
+        assert raw not in text and raw[len("sk-mcp-") :] not in text and shown in text
+    assert set(bundle) == {"text/plain"}  # no HTML or Markdown form that could show more
+
+
+def test_masked_key_is_revealed_only_on_request() -> None:
+    raw = generate_key()
+    key = MaskedKey(raw)
+    assert key.reveal() == raw and MaskedKey(key).reveal() == raw
+    assert key == MaskedKey(raw) and key != MaskedKey(generate_key()) and len({key, MaskedKey(raw)}) == 1
+    with pytest.raises(TypeError):  # not a str: a client cannot send it without saying reveal()
+        httpx.Request("POST", "http://127.0.0.1/mcp", headers={"x-api-key": key})  # type: ignore[dict-item]  # wrong on purpose
+    with pytest.raises(TypeError):
+        json.dumps({"key": key})
+    with pytest.raises(TypeError, match="key string"):
+        MaskedKey(raw.encode())  # type: ignore[arg-type]  # wrong on purpose
+
+
 # --- KeyManager --------------------------------------------------------------------------
 
 
@@ -163,11 +201,11 @@ def test_key_manager_create_test_revoke(shop: Shop, capsys: pytest.CaptureFixtur
     assert "KeyManager ready" in capsys.readouterr().out
 
     key = km.create("alice", role="viewer")
-    assert isinstance(key, MaskedKey) and key.startswith("sk-mcp-") and len(key) == 50
-    assert repr(key) == f"MaskedKey({mask(key)!r})" and pretty(key) == repr(key)
-    assert shop.keyring.lookup(key) is not None  # live on the ring the server reads
+    assert isinstance(key, MaskedKey) and key.reveal().startswith("sk-mcp-") and len(key.reveal()) == 50
+    assert shop.keyring.lookup(key.reveal()) is not None  # live on the ring the server reads
     assert km.test("alice") == 200
-    assert km.test(str(key)) == 200
+    assert km.test(key) == 200  # the masked key itself: the manager reveals it to send it
+    assert km.test(key.reveal()) == 200
     assert "200 OK" in km.action_view.value
 
     rows = {row["name"]: row for row in km.rows()}
@@ -191,7 +229,7 @@ def test_key_manager_create_test_revoke(shop: Shop, capsys: pytest.CaptureFixtur
     text = repr(km)
     assert "alice" in text and rows["alice"]["fingerprint"] in text and "revoked" in text
     assert_no_full_key(text, *widget_texts(km))
-    assert mask(key) in km.created_view.value
+    assert mask(key.reveal()) in km.created_view.value
 
 
 @pytest.mark.anyio
@@ -201,7 +239,9 @@ async def test_key_manager_buttons(shop: Shop) -> None:
     km.create_button.click()
     assert "bob" in km.table_view.value and km.key_picker.value == "bob"
     key = km.pop_last_key()
-    assert key is not None and shop.keyring.lookup(key).name == "bob"
+    assert key is not None
+    record = shop.keyring.lookup(key.reveal())
+    assert record is not None and record.name == "bob"
     assert km.pop_last_key() is None  # handed over once
 
     km.test_button.click()
@@ -209,7 +249,7 @@ async def test_key_manager_buttons(shop: Shop) -> None:
     assert "200 OK" in km.action_view.value
 
     km.revoke_button.click()
-    assert "revoked" in km.action_view.value and shop.keyring.lookup(key) is None
+    assert "revoked" in km.action_view.value and shop.keyring.lookup(key.reveal()) is None
     km.test_button.click()
     await km.wait_idle()
     assert "401 Unauthorized" in km.action_view.value

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from lesson_code.agent import DEFAULT_QUERY, AgentEvent, KeyRejectedError, ServerUnreachableError, run_shopping_query
-from lesson_code.widgets._shared import DisplaysWidget, Scheduler, one_line, redact
+from lesson_code.agent import DEFAULT_QUERY, AgentEvent, AgentRunError, run_shopping_query
+from lesson_code.masked_key import MaskedKey, revealed
+from lesson_code.redaction import redact
+from lesson_code.widgets.display import DisplaysWidget, one_line
+from lesson_code.widgets.scheduler import Scheduler
 
 
 class AgentConsole(DisplaysWidget):
     """A query box, a key switch, a Run button and a live transcript; `await run()` does the same from code."""
 
-    def __init__(self, url: str, key: str, *, wrong_key: str | None = None) -> None:
+    def __init__(self, url: str, key: str | MaskedKey, *, wrong_key: str | MaskedKey | None = None) -> None:
         self.url = url
-        self._key = key
-        self._wrong_key = wrong_key
+        self._key = revealed(key)
+        self._wrong_key = None if wrong_key is None else revealed(wrong_key)
         self.transcripts: list[str] = []
         self._scheduler = Scheduler(self._report_failure)
 
@@ -77,7 +80,7 @@ class AgentConsole(DisplaysWidget):
         self.status.value = "<i>running…</i>"
         try:
             result = await run_shopping_query(self.url, key, query, on_event=on_event)
-        except (KeyRejectedError, ServerUnreachableError) as error:
+        except AgentRunError as error:
             write(f"✗ {one_line(error)}")
             self.status.value = '<span style="color:#b91c1c">refused</span>'
         except Exception as error:  # anything else: still one line, the learner is not debugging the SDK

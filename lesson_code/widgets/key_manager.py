@@ -10,8 +10,9 @@ What it shows, and what it never shows:
 * A new key appears masked, with its fingerprint. A real manager shows the full
   key once; in a notebook that "once" would be saved into the file, so instead the
   key goes back to Python: `key = km.create("alice")`, or after the Create button
-  `key = km.pop_last_key()`. Either is a `MaskedKey`: a normal string whose repr is
-  masked, so echoing it on a cell's last line stores no secret.
+  `key = km.pop_last_key()`. Either is a `MaskedKey`: every display of it (echo,
+  `print`, f-string) shows the mask, so no secret is stored in the notebook; the
+  client's copy comes from an explicit `key.reveal()`.
 * The table lists name, role, fingerprint, creation time and status; never keys.
 * To test a key by name the manager keeps the keys it created in memory (that is
   the only way it can send them); keys it did not create must be passed in.
@@ -25,22 +26,13 @@ from typing import Final
 import ipywidgets as w
 
 from lesson_code.keys import KEY_PREFIX, KeyFileError, KeyRecord, KeyRing, generate_key, mask
+from lesson_code.masked_key import MaskedKey, revealed
 from lesson_code.raw_requests import list_tools
 from lesson_code.roles import DEFAULT_ROLE, ROLES
-from lesson_code.widgets._shared import (
-    DisplaysWidget,
-    Exchange,
-    MaskedKey,
-    Request,
-    Scheduler,
-    badge,
-    html_table,
-    one_line,
-    perform,
-    perform_async,
-    pre,
-    text_table,
-)
+from lesson_code.text import text_table
+from lesson_code.widgets.display import DisplaysWidget, badge, html_table, one_line, pre
+from lesson_code.widgets.exchange import Exchange, Request, perform, perform_async
+from lesson_code.widgets.scheduler import Scheduler
 
 TABLE_COLUMNS: Final = ("name", "role", "fingerprint", "created", "status")
 
@@ -115,7 +107,7 @@ class KeyManager(DisplaysWidget):
         self.action_view.value = f"revoked <b>{record.name}</b> ({record.fingerprint}): its next request gets 401"
         return record
 
-    def test(self, name_or_key: str) -> int:
+    def test(self, name_or_key: str | MaskedKey) -> int:
         """Send tools/list with a key (by the name it was created under, or the key itself).
 
         Returns the HTTP status: 200 for a working key, 401 for a missing, wrong or
@@ -124,7 +116,7 @@ class KeyManager(DisplaysWidget):
         label, key = self._resolve(name_or_key)
         return self._show_test(label, perform(_tools_list(self.url, key)))
 
-    async def test_async(self, name_or_key: str) -> int:
+    async def test_async(self, name_or_key: str | MaskedKey) -> int:
         """Like `test`, without blocking the kernel's event loop: what the Test button uses."""
         label, key = self._resolve(name_or_key)
         return self._show_test(label, await perform_async(_tools_list(self.url, key)))
@@ -163,7 +155,8 @@ class KeyManager(DisplaysWidget):
             lines += ["  " + line for line in table.splitlines()]
         return "\n".join(lines)
 
-    def _resolve(self, name_or_key: str) -> tuple[str, str]:
+    def _resolve(self, name_or_key: str | MaskedKey) -> tuple[str, str]:
+        name_or_key = revealed(name_or_key)
         if name_or_key in self._created:
             return name_or_key, self._created[name_or_key]
         if name_or_key.startswith(KEY_PREFIX):

@@ -11,31 +11,27 @@ Keys are shown masked only; the request itself of course carries the full key.
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 import ipywidgets as w
 
+from lesson_code.masked_key import MaskedKey, key_hint, revealed
 from lesson_code.raw_requests import list_tools, tool_call
-from lesson_code.widgets._shared import (
-    DisplaysWidget,
+from lesson_code.text import text_table
+from lesson_code.widgets.display import DisplaysWidget, badge, html_table, one_line, pre
+from lesson_code.widgets.exchange import (
     Exchange,
     Request,
-    Scheduler,
-    badge,
     body_json,
-    clock,
-    html_table,
-    key_hint,
-    one_line,
     perform,
     perform_async,
-    pre,
     pretty_body,
     reason_phrase,
-    text_table,
 )
+from lesson_code.widgets.scheduler import Scheduler
 
 HEALTH_CALL: Final = "GET /health"
 CALLS: Final[tuple[str, ...]] = ("tools/list", "add_item apples", "list_items", "place_order", HEALTH_CALL)
@@ -103,11 +99,11 @@ def build_request(url: str, call: str, key: str | None) -> Request:
 class AuthPlayground(DisplaysWidget):
     """Pick a key and a call, Send, and compare answers; `send()` does the same from code."""
 
-    def __init__(self, url: str, keys: dict[str, str | None]) -> None:
+    def __init__(self, url: str, keys: dict[str, str | MaskedKey | None]) -> None:
         if not keys:
             raise ValueError("give the playground at least one key, e.g. {'valid': KEY, 'missing': None}")
         self.url = url
-        self._keys = dict(keys)
+        self._keys = {label: None if key is None else revealed(key) for label, key in keys.items()}
         self.history: list[PlaygroundResult] = []
         self._scheduler = Scheduler(self._show_failure)
 
@@ -175,7 +171,7 @@ class AuthPlayground(DisplaysWidget):
             latency_ms=exchange.latency_ms,
             headers=exchange.headers,
             body=pretty_body(exchange.body) if exchange.body else "",
-            time=clock(),
+            time=time.strftime("%H:%M:%S"),  # local wall-clock time for the history rows
             data=body_json(exchange.body),
             error=exchange.error,
         )
