@@ -217,6 +217,21 @@ def _run_demo(url: str, key: str | None, query: str, ca_file: str | None = None)
     return 0
 
 
+# --- cluster ---------------------------------------------------------------------
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from lesson_code.cluster import run
+
+    return run(args)
+
+
+def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    from lesson_code.cluster import add_arguments  # standard library only: parsing stays fast
+
+    add_arguments(parser)
+
+
 # --- wiring ----------------------------------------------------------------------
 
 
@@ -262,4 +277,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--query")
     demo.add_argument("--ca-file", help="trust this CA for https URLs, e.g. .course-data/tls/dev-ca.pem")
     demo.set_defaults(handler=_demo)
+
+    cluster = commands.add_parser("cluster", help="Redis, N replicas and nginx in front, on this machine")
+    cluster.set_defaults(handler=_cluster)
+    _cluster_arguments(cluster)
     return parser
