@@ -171,7 +171,8 @@ def test_masked_key_is_masked_in_every_display_path(capsys: pytest.CaptureFixtur
     shown = mask(raw)
     assert repr(key) == f"MaskedKey({shown!r})"
     assert pretty(key) == repr(key)  # IPython's echo of a cell's last line
-    assert str(key) == shown and f"{key}" == shown and f"{key:>40}" == shown.rjust(40) and "%s" % key == shown
+    assert str(key) == shown and f"{key}" == shown and f"{key:>40}" == shown.rjust(40) and format(key) == shown
+    assert "%s" % key == shown  # noqa: UP031 - the old %-formatting path is tested on purpose
     print(key, [key], {"k": key})
     printed = capsys.readouterr().out
     bundle, _metadata = DisplayFormatter().format(key)  # what Jupyter stores for display(key)
