@@ -11,6 +11,7 @@ from lesson_code.attacks.catalogue import Attack
 from lesson_code.attacks.constants import SHOWN_FAILURES
 from lesson_code.attacks.sending import RawResponse
 from lesson_code.store import Snapshot
+from lesson_code.text import shorten
 
 # --- judging ---------------------------------------------------------------------------------------------
 
@@ -97,11 +98,6 @@ def _message(response: RawResponse) -> str:
     return " ".join(response.text.split())[:120] or "(empty body)"
 
 
-def _short(text: str, limit: int = 100) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def judge(
     attack: Attack,
     response: RawResponse,
@@ -120,7 +116,7 @@ def judge(
         return "leaked key", "the response echoes a key the attacker presented: never repeat a credential back"
     if status is None:
         return "no answer", f"no HTTP answer ({response.error}): a refusal should be a proper HTTP response"
-    said = _short(_message(response))
+    said = shorten(_message(response), 100)
     unchecked = "" if store_checked else " (store not given: changes were not checked)"
     if status == 429 and 429 not in attack.expect_status and accept_throttled:
         return (
@@ -228,7 +224,7 @@ class Scorecard:
         out = []
         for row in [head, *lines]:
             cells = [row[i].ljust(widths[i]) for i in range(5)]
-            out.append("  ".join([*cells, _short(row[5], max(40, width - fixed))]).rstrip())
+            out.append("  ".join([*cells, shorten(row[5], max(40, width - fixed))]).rstrip())
         return "\n".join([self.summary(), self._group_line("  "), *out])
 
     def _group_line(self, separator: str) -> str:
@@ -247,7 +243,7 @@ class Scorecard:
         if shown:
             lines += ["", "| attack | got | expected | why |", "|---|---|---|---|"]
             for r in shown:
-                why = _short(r.reason, 140).replace("|", "\\|")
+                why = shorten(r.reason, 140).replace("|", "\\|")
                 lines.append(f"| ✗ `{r.id}` {r.description} | {r.status or '-'} | {r.expected} | {why} |")
             if len(self.failed) > len(shown):
                 lines.append(f"\n…and {len(self.failed) - len(shown)} more: `print(scorecard.table())`")
@@ -260,7 +256,7 @@ class Scorecard:
         if shown:
             rows = "".join(
                 f"<tr><td>✗ <code>{esc(r.id)}</code><br><small>{esc(r.description)}</small></td>"
-                f"<td>{r.status or '-'}</td><td>{esc(r.expected)}</td><td>{esc(_short(r.reason, 160))}</td></tr>"
+                f"<td>{r.status or '-'}</td><td>{esc(r.expected)}</td><td>{esc(shorten(r.reason, 160))}</td></tr>"
                 for r in shown
             )
             parts.append(f"<table><tr><th>attack</th><th>got</th><th>expected</th><th>why</th></tr>{rows}</table>")
@@ -270,5 +266,3 @@ class Scorecard:
 
     def __repr__(self) -> str:
         return f"<Scorecard {self.summary()}>"
-
-

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ import h11
 
 from lesson_code.attacks.catalogue import Attack, AttackContext
 from lesson_code.attacks.constants import CONTINUE_WAIT_SECONDS, MAX_BODY_KEPT, SEND_CHUNK, STREAM_GRACE_SECONDS, Header
+from lesson_code.sse import json_message
 
 # --- sending one request over a raw socket -------------------------------------------------------------
 
@@ -37,16 +37,9 @@ class RawResponse:
         return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        """The JSON body, or the first JSON `data:` event of an event stream; None if neither parses."""
-        candidates = [self.body]
-        if (self.header("content-type") or "").startswith("text/event-stream"):
-            candidates = [line[5:].strip() for line in self.body.splitlines() if line.startswith(b"data:")]
-        for candidate in candidates:
-            try:
-                return json.loads(candidate)
-            except ValueError:
-                continue
-        return None
+        """The JSON body, or the message an event stream carries (`lesson_code.sse`); None if neither parses."""
+        event_stream = (self.header("content-type") or "").startswith("text/event-stream")
+        return json_message(self.text, event_stream=event_stream)
 
     def raw(self) -> bytes:
         """Headers and body together, for searching (e.g. for an echoed key)."""
