@@ -8,7 +8,10 @@ public method opens its own connection and runs in one transaction, so:
   (busy timeout), so two concurrent "add 1 milk" calls always end at +2;
 * the database runs in WAL mode with `synchronous=FULL`, so a change that was
   acknowledged (committed) survives the process being killed;
-* reads run in one transaction too, so an order is never seen without its lines.
+* reads run in one transaction too, so an order is never seen without its lines;
+* a database file the store creates is readable by its owner only (0600), and
+  SQLite gives its -wal and -shm files the same mode: other local users cannot
+  read what learners put on their lists.
 
 All input checks live here, not in the server: whatever reaches the store
 (a tool call, a notebook, a test) gets the same rules and the same friendly
@@ -17,6 +20,7 @@ All input checks live here, not in the server: whatever reaches the store
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import unicodedata
@@ -32,6 +36,7 @@ from typing_extensions import TypedDict
 MAX_NAME_LENGTH = 100
 MAX_QUANTITY = 999
 BUSY_TIMEOUT_SECONDS = 10.0
+FILE_MODE = 0o600  # owner read/write only; SQLite copies it to the -wal and -shm files
 
 # Control characters, lone surrogates and Unicode line/paragraph separators
 # have no business in an item name (they break logs, terminals and prompts).
@@ -108,6 +113,15 @@ def _check_quantity(quantity: object) -> int:
     return quantity
 
 
+def _create_private(path: Path) -> None:
+    """Create `path` empty with FILE_MODE (an empty file is an empty SQLite database); leave an existing one alone."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def _utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -121,6 +135,7 @@ class ShoppingStore:
             raise ValueError("ShoppingStore needs a file path (each call opens its own connection)")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(self.path)
         self._closed = False
         # WAL is a property of the file, so setting it once is enough; it cannot change inside a transaction.
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)

@@ -171,6 +171,36 @@ def test_the_database_uses_wal(store: ShoppingStore) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+@pytest.fixture
+def no_umask() -> Iterator[None]:
+    """umask 0 for one test, so a private file mode is the code's doing, not the shell's."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_the_database_and_its_wal_files_are_private(tmp_path: Path, no_umask: None) -> None:
+    path = tmp_path / "shop.sqlite3"
+    store = ShoppingStore(path)
+    with closing(sqlite3.connect(path)) as reader:  # an open reader keeps -wal and -shm on disk
+        reader.execute("SELECT count(*) FROM items").fetchone()
+        store.add_item("milk")
+        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+        modes = {file.name: oct(file.stat().st_mode & 0o777) for file in files}
+    assert modes == {file.name: "0o600" for file in files}
+    store.close()
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path: Path, no_umask: None) -> None:
+    path = tmp_path / "shared.sqlite3"
+    ShoppingStore(path).close()
+    path.chmod(0o640)  # the owner chose to share it with a group: the store does not undo that
+    ShoppingStore(path).add_item("tea")
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
 # ---- concurrency and durability -----------------------------------------------------------
 
 THREADS, CALLS = 8, 50
