@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -20,9 +20,10 @@ from lesson_code.redis_keys import KeyStoreUnavailable, RedisKeyStore, display_u
 from lesson_code.redis_sync import RedisKeySync
 
 
-def _message(call: Callable[..., object], *args: object) -> str:
+def _message(call: tuple[Any, ...]) -> str:
+    """The KeyFileError message of `call[0](*call[1:])`."""
     with pytest.raises(KeyFileError) as caught:
-        call(*args)
+        call[0](*call[1:])
     return str(caught.value)
 
 
@@ -63,8 +64,8 @@ def test_refusals_match_the_keys_file_word_for_word(redis_server: RedisProcess, 
         ((rotate_key, file, "alice"), (store.rotate, "alice")),  # .previous still there
     ]
     for file_call, redis_call in cases:
-        from_file = _message(*file_call).replace(str(file), "WHERE")
-        from_redis = _message(*redis_call).replace(store.where, "WHERE")
+        from_file = _message(file_call).replace(str(file), "WHERE")
+        from_redis = _message(redis_call).replace(store.where, "WHERE")
         assert from_file == from_redis
 
 
