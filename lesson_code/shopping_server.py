@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from typing_extensions import TypedDict
 
+from lesson_code import __version__
 from lesson_code.audit import AuditLog
 from lesson_code.roles import TOOL_SCOPES
 from lesson_code.store import MAX_NAME_LENGTH, MAX_QUANTITY, Item, Order, ShoppingError, ShoppingStore
@@ -106,7 +107,12 @@ def build_shopping_server(
     middleware (see `lesson_code.sdk_bearer`); the tools and their scope checks are the same.
     """
     server = MCPServer(
-        name, instructions=INSTRUCTIONS, log_level="WARNING", token_verifier=token_verifier, auth=auth
+        name,
+        instructions=INSTRUCTIONS,
+        version=__version__,  # serverInfo.version: clients and logs can tell which course release answered
+        log_level="WARNING",
+        token_verifier=token_verifier,
+        auth=auth,
     )
 
     def guarded(ctx: Context, tool: str, action: Callable[[], T]) -> T:
@@ -156,7 +162,7 @@ def build_shopping_server(
         annotations=ToolAnnotations(title="List items", read_only_hint=True),
     )
     def list_items(ctx: Context) -> ShoppingList:
-        return guarded(ctx, "list_items", lambda: {"items": store.list_items()})
+        return guarded(ctx, "list_items", lambda: ShoppingList(items=store.list_items()))
 
     @server.tool(
         description="Order everything on the shopping list and empty the list. Fails if the list is empty. "
@@ -171,7 +177,7 @@ def build_shopping_server(
         annotations=ToolAnnotations(title="List orders", read_only_hint=True),
     )
     def list_orders(ctx: Context) -> OrderHistory:
-        return guarded(ctx, "list_orders", lambda: {"orders": store.list_orders()})
+        return guarded(ctx, "list_orders", lambda: OrderHistory(orders=store.list_orders()))
 
     @server.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> JSONResponse:
