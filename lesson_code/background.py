@@ -7,6 +7,11 @@ the thread starts turns "port in use" into an immediate, clear error.
 
 Servers are registered by name, so re-running a notebook cell replaces the
 server it started last time instead of leaving a second one on another port.
+
+The uvicorn settings come from `lesson_code.uvicorn_config`, shared with
+`serve`: proxy headers off (the throttle and the audit log see the socket's
+peer address), idle connections closed after a timeout, and a cap on open
+connections below the open-file limit.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ import errno
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from lesson_code.net import is_loopback
+from lesson_code.uvicorn_config import ConnectionLimits, uvicorn_config
 
 
 class PortInUseError(RuntimeError):
@@ -48,14 +57,20 @@ class BackgroundServer:
         ssl_certfile: str | Path | None = None,
         ssl_keyfile: str | Path | None = None,
         log_level: str = "warning",
+        trusted_proxies: Sequence[str] = (),
+        limits: ConnectionLimits | None = None,
     ) -> None:
+        """`trusted_proxies`: addresses whose X-Forwarded-For to believe (none by default);
+        `limits`: idle timeout and connection cap (see `lesson_code.uvicorn_config`)."""
         self.app = app
-        self.host = host
+        self.host = host.strip().removeprefix("[").removesuffix("]")
         self.port = port
         self.name = name
         self.scheme = "https" if ssl_certfile else "http"
-        self._config = uvicorn.Config(
+        self._config = uvicorn_config(
             app,
+            trusted_proxies=trusted_proxies,
+            limits=limits,
             log_level=log_level,
             lifespan="on",
             ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
@@ -128,11 +143,6 @@ class BackgroundServer:
             if self._running.get(self.name) is self:
                 del self._running[self.name]
 
-    @classmethod
-    def stop_all(cls) -> None:
-        for server in list(cls._running.values()):
-            server.stop()
-
     def __enter__(self) -> BackgroundServer:
         return self.start()
 
@@ -153,16 +163,26 @@ class BackgroundServer:
             self._socket = None
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening socket on (host, port); a taken port raises `PortInUseError` with advice."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+class NotLoopbackError(RuntimeError):
+    """A server that must stay on this machine would have listened on another address."""
+
+
+def bind_socket(host: str, port: int, *, require_loopback: bool = False) -> socket.socket:
+    """A listening socket on (host, port); a taken port raises `PortInUseError` with advice.
+
+    `host` may be a name, an address, or an IPv6 address in brackets (`[::1]`).
+    Names are resolved here (IPv4 first, as before), and with `require_loopback`
+    the address actually bound is checked before the socket listens: a name
+    such as `localhost` that resolves elsewhere raises `NotLoopbackError`.
+    """
+    address = _resolve(host.strip().removeprefix("[").removesuffix("]"), port)
     # Say IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
     # listening socket's protocol is TCP, and without it every response waits ~40 ms (Nagle plus
     # the client's delayed ACK).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = socket.socket(address[0], socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock.bind(address[1])
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
@@ -171,8 +191,23 @@ def bind_socket(host: str, port: int) -> socket.socket:
                 "(or port 0 for any free one), or stop the program using it"
             ) from None
         raise
+    bound = sock.getsockname()[0]
+    if require_loopback and not is_loopback(bound):
+        sock.close()
+        raise NotLoopbackError(f"{host!r} resolved to {bound}, which is not a loopback address: use 127.0.0.1 or ::1")
     sock.listen(128)
     return sock
+
+
+def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
+    """The family and socket address to bind for `host` (IPv4 preferred when a name has both)."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot resolve the host {host!r}: {exc.strerror}") from None
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    family, _type, _proto, _name, address = infos[0]
+    return family, address
 
 
 def serve_in_background(app: ASGIApp, *, name: str = "default", **options: object) -> BackgroundServer:

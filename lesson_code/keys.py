@@ -270,11 +270,19 @@ class WeakKeyError(KeyFileError):
 
 
 def keys_from_env(value: str | None = None) -> list[KeyRecord]:
-    """Records for the keys in `MCP_API_KEYS` (comma-separated), named env-1, env-2, ...
+    """Records for the keys in `MCP_API_KEYS` (comma-separated), named env-1, env-2, ..."""
+    raw = os.environ.get(ENV_VAR, "") if value is None else value
+    keys = [part.strip() for part in raw.split(",") if part.strip()]
+    return [KeyRecord(name=f"env-{i}", sha256=key_digest(k)) for i, k in enumerate(keys, start=1)]
 
-    A key with fewer than `MIN_KEY_CHARS` characters after `sk-mcp-` (or in
-    all, without the prefix) raises `WeakKeyError` naming its position, never
-    the key: keys must be too long and random to guess.
+
+def refuse_weak_env_keys(value: str | None = None) -> None:
+    """Raise `WeakKeyError` if a key in `MCP_API_KEYS` is too short to be safe.
+
+    A key needs at least `MIN_KEY_CHARS` characters after `sk-mcp-` (or in all,
+    without the prefix). The message names the entry's position, never the
+    key. Long random keys are what make it safe to serve a valid key however
+    many wrong ones its address has sent.
     """
     raw = os.environ.get(ENV_VAR, "") if value is None else value
     keys = [part.strip() for part in raw.split(",") if part.strip()]
@@ -285,7 +293,6 @@ def keys_from_env(value: str | None = None) -> list[KeyRecord]:
                 f"{ENV_VAR} entry {position} is too short: a key needs at least {MIN_KEY_CHARS} random characters "
                 f"after {KEY_PREFIX!r}; make one with `python -m lesson_code keys generate`"
             )
-    return [KeyRecord(name=f"env-{i}", sha256=key_digest(k)) for i, k in enumerate(keys, start=1)]
 
 
 # --- the set the server checks against ---------------------------------------------
@@ -335,7 +342,11 @@ class KeyRing:
 
     @classmethod
     def from_sources(cls, key_file: str | Path | None = None, env_value: str | None = None) -> KeyRing:
-        """Keys from the environment variable and/or the keys file (the server's usual setup)."""
+        """Keys from the environment variable and/or the keys file (the server's usual setup).
+
+        A weak key in the environment raises `WeakKeyError`; an invalid keys file raises `KeyFileError`.
+        """
+        refuse_weak_env_keys(env_value)
         return cls(keys_from_env(env_value), key_file=key_file)
 
     # checking

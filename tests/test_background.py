@@ -49,9 +49,22 @@ def test_rerunning_a_cell_replaces_the_previous_server_on_the_same_port():
         second.stop()
 
 
-def test_stop_is_idempotent_and_stop_all_clears_the_registry():
-    server = serve_in_background(tiny_app(), name="t-stopall")
-    BackgroundServer.stop_all()
+def test_stop_is_idempotent_and_releases_the_name_and_the_port():
+    server = serve_in_background(tiny_app(), name="t-stop")
+    port = server.port
+    server.stop()
     server.stop()
     assert not server.running
-    assert "t-stopall" not in BackgroundServer._running
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))
+    again = serve_in_background(tiny_app(), name="t-stop")  # the name is free: nothing to replace
+    try:
+        assert again.running and not server.running
+    finally:
+        again.stop()
+
+
+def test_an_ipv6_host_in_brackets_is_accepted():
+    with BackgroundServer(tiny_app(), host="[::1]", name="t-v6") as server:
+        assert server.url.startswith("http://[::1]:")
+        assert httpx.get(server.url + "/health").status_code == 200

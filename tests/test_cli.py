@@ -109,8 +109,10 @@ def test_serve_warns_about_plain_http_off_loopback(tmp_path):
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]  # URL, curl example, "Press Ctrl-C"
-        assert lines[-1].startswith("Press Ctrl-C"), lines
+        lines = [proc.stdout.readline()]
+        while not lines[-1].startswith("Press Ctrl-C"):  # URL, audit log, curl example, limits, "Press Ctrl-C"
+            assert lines[-1] and len(lines) < 10, lines
+            lines.append(proc.stdout.readline())
         time.sleep(0.5)  # let uvicorn install its signal handlers
     finally:
         proc.send_signal(signal.SIGINT)
@@ -137,14 +139,34 @@ def test_demo_with_a_wrong_key_exits_non_zero_with_one_line():
 
 
 def test_a_missing_package_is_one_line_with_what_to_do(tmp_path):
-    """Run outside the environment: a stand-in `uvicorn` that cannot be imported."""
-    (tmp_path / "uvicorn").mkdir()
-    (tmp_path / "uvicorn" / "__init__.py").write_text("raise ModuleNotFoundError(name='uvicorn')\n")
+    """Run outside the environment: `sys.modules["uvicorn"] = None` makes uvicorn absent, as if never installed."""
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['uvicorn'] = None\n")
     keys_file = tmp_path / "keys.json"
     new_key(keys_file)
     env = {**ENV, "PYTHONPATH": str(tmp_path)}
     result = cli("serve", "--keys-file", str(keys_file), "--db", str(tmp_path / "d.sqlite3"), env=env)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: the package 'uvicorn' is missing: run `make install` and use .venv/bin/python"
+        f"error: the package 'uvicorn' is not installed for {sys.executable}: "
+        "run `pip install -r requirements.txt` with this Python (or activate the course's .venv)"
     )
+
+
+def test_a_module_not_found_that_is_a_bug_keeps_its_traceback(tmp_path):
+    """An installed package that fails to import something, or a module of our own: not "install it"."""
+    (tmp_path / "uvicorn").mkdir()  # installed (found on the path), but broken inside
+    (tmp_path / "uvicorn" / "__init__.py").write_text("import lesson_code.no_such_module\n")
+    env = {**ENV, "PYTHONPATH": str(tmp_path)}
+    result = cli("serve", "--help", env=env)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "lesson_code.no_such_module" in result.stderr
+    assert "pip install" not in result.stderr
+
+
+def test_missing_package_line_only_for_absent_third_party_packages():
+    from lesson_code.cli_errors import missing_package_line
+
+    absent = ModuleNotFoundError("No module named 'not_a_real_package_xyz'", name="not_a_real_package_xyz.sub")
+    assert "'not_a_real_package_xyz' is not installed" in (missing_package_line(absent) or "")
+    assert missing_package_line(ModuleNotFoundError("x", name="lesson_code.gone")) is None
+    assert missing_package_line(ModuleNotFoundError("x", name="httpx")) is None  # installed: a bug elsewhere
