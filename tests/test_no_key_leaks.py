@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,9 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests_support import Served, new_key
 
 from lesson_code.audit import read_audit_log
-from lesson_code.background import free_port
 from lesson_code.keys import fingerprint, generate_key, key_digest
 from lesson_code.raw_requests import list_tools, mcp_body, mcp_headers, tool_call
 
@@ -35,61 +32,30 @@ class CliServer:
     folder: Path
     url: str
     key: str
-    process: subprocess.Popen[bytes]
+    served: Served
 
     def outputs(self) -> dict[str, str]:
         """What the server wrote so far: its stdout, its stderr and its audit log."""
-        return {
-            "stdout": (self.folder / "stdout.log").read_text(encoding="utf-8", errors="replace"),
-            "stderr": (self.folder / "stderr.log").read_text(encoding="utf-8", errors="replace"),
-            "audit log": (self.folder / "audit.jsonl").read_text(encoding="utf-8", errors="replace")
-            if (self.folder / "audit.jsonl").exists()
-            else "",
-        }
+        stdout, stderr = self.served.output()
+        return {"stdout": stdout, "stderr": stderr, "audit log": self.audit_text()}
+
+    def audit_text(self) -> str:
+        path = self.folder / "audit.jsonl"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def audit_entries(self) -> int:
+        return self.audit_text().count("\n")
 
 
 @pytest.fixture(scope="module")
 def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
     folder = tmp_path_factory.mktemp("leaks")
-    created = subprocess.run(
-        [sys.executable, "-m", "lesson_code", "keys", "new", "--name", "alice", "--keys-file", "keys.json"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert created.returncode == 0, created.stderr
-    key = created.stdout.strip().splitlines()[0]
-    port = free_port()
-    with (folder / "stdout.log").open("wb") as out, (folder / "stderr.log").open("wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lesson_code", "serve", "--port", str(port), "--keys-file", "keys.json",
-             "--db", "shop.sqlite3", "--audit-log", "audit.jsonl", "--max-failures", "1000"],
-            cwd=folder,
-            stdout=out,
-            stderr=err,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, (folder / "stderr.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the CLI server did not start"
-            time.sleep(0.05)
-        yield CliServer(folder, f"http://127.0.0.1:{port}/mcp", key, process)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    key = new_key(folder / "keys.json")
+    with Served(
+        "--keys-file", "keys.json", "--db", "shop.sqlite3", "--audit-log", "audit.jsonl", "--max-failures", "1000",
+        cwd=folder, logs=folder,
+    ) as served:  # fmt: skip
+        yield CliServer(folder, served.url, key, served)
 
 
 def post(url: str, *, headers: dict[str, str] | None = None, body: Any = None, path: str = "") -> httpx.Response:
@@ -152,19 +118,28 @@ def assert_absent(outputs: dict[str, str], secret: str, place: str) -> None:
             assert form not in text, f"a key sent in the {place} leaked into the server's {where}"
 
 
-def settle(server: CliServer) -> dict[str, str]:
-    """The outputs once the server had a moment to write them (log lines are flushed per line)."""
-    time.sleep(0.15)
+def settle(server: CliServer, entries_before: int, requests: int = 1) -> dict[str, str]:
+    """The outputs once the server has audited `requests` more requests: it wrote all it will about them.
+
+    Every request gets an audit entry when its key check ends, after anything the server logs about its
+    headers; stdout and stderr are unbuffered. Waiting for those entries is the positive signal that
+    everything the server was going to write about these requests is on disk.
+    """
+    deadline = time.monotonic() + 10
+    while server.audit_entries() < entries_before + requests:
+        assert time.monotonic() < deadline, "the server did not audit the request within 10 s"
+        time.sleep(0.01)
     return server.outputs()
 
 
 def test_the_valid_key_works_and_is_logged_by_name_only(cli_server: CliServer) -> None:
     key = cli_server.key
+    before = cli_server.audit_entries()
     assert httpx.post(cli_server.url, **list_tools(api_key=key)).status_code == 200
     bearer = tool_call("add_item", {"name": "tea"})
     bearer["headers"]["authorization"] = f"Bearer {key}"
     assert httpx.post(cli_server.url, **bearer).status_code == 200
-    outputs = settle(cli_server)
+    outputs = settle(cli_server, before, requests=2)
     assert_absent(outputs, key, "valid key")
     assert key_digest(key) not in "".join(outputs.values())  # not even the digest, only a short fingerprint
     allowed = [e for e in read_audit_log(cli_server.folder / "audit.jsonl") if e.get("outcome") == "allowed"]
@@ -175,17 +150,20 @@ def test_the_valid_key_works_and_is_logged_by_name_only(cli_server: CliServer) -
 @pytest.mark.parametrize("place", PLACES)
 def test_a_key_in_an_odd_place_is_never_written_down(cli_server: CliServer, place: str) -> None:
     wrong = generate_key()
+    before = cli_server.audit_entries()
     response = odd_places(cli_server.key)[place](cli_server.url, wrong)
     assert response.status_code in (200, 400, 401, 403, 404, 421), response.status_code
     assert wrong not in response.text
-    outputs = settle(cli_server)
+    outputs = settle(cli_server, before)
     assert_absent(outputs, wrong, place)
     assert_absent(outputs, cli_server.key, place)
 
 
 def test_the_audit_log_is_well_formed_and_names_refusals(cli_server: CliServer) -> None:
-    httpx.post(cli_server.url, **list_tools(api_key=generate_key()))
-    entries = read_audit_log(settle(cli_server) and cli_server.folder / "audit.jsonl")
+    before = cli_server.audit_entries()
+    assert httpx.post(cli_server.url, **list_tools(api_key=generate_key())).status_code == 401
+    settle(cli_server, before)
+    entries = read_audit_log(cli_server.folder / "audit.jsonl")
     lines = (cli_server.folder / "audit.jsonl").read_text().splitlines()
     assert len(entries) == len(lines) and all(json.loads(line) for line in lines)
     invalid = [e for e in entries if e.get("outcome") == "invalid"]
