@@ -9,23 +9,18 @@ have survived. Every loop here is bounded in count and in time.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
 import pytest
+from tests_support import Served, new_key
 
 from lesson_code.app import create_secured_app
 from lesson_code.audit import AuditLog
-from lesson_code.background import BackgroundServer, free_port
+from lesson_code.background import BackgroundServer
 from lesson_code.keys import KeyRing, generate_key
 from lesson_code.raw_requests import tool_call
 from lesson_code.store import ShoppingStore
@@ -103,63 +98,15 @@ async def test_concurrent_clients_under_attack_lose_nothing_and_gain_nothing(tmp
 # ---- a crash in the middle of writes --------------------------------------------------------------
 
 
-def run_cli(*args: str, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lesson_code", *args], cwd=cwd, capture_output=True, text=True, timeout=30, **kwargs
-    )
+SERVE_ARGS = ("--keys-file", "keys.json", "--db", "shop.sqlite3", "--audit-log", "audit.jsonl")
 
 
-def start_server(folder: Path, port: int, log_name: str) -> subprocess.Popen[bytes]:
-    """`python -m lesson_code serve` on `port`, its output in files (a full pipe would block it)."""
-    log = (folder / f"{log_name}.log").open("wb")
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "lesson_code", "serve", "--port", str(port), "--keys-file", "keys.json",
-            "--db", "shop.sqlite3", "--audit-log", "audit.jsonl",
-        ],
-        cwd=folder,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited during start-up"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"the server was not ready on port {port} within {timeout} s")
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """The servers a test starts; any still running afterwards is killed, whatever happened."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-
-
-async def test_acknowledged_writes_survive_sigkill(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     folder = tmp_path
-    created = run_cli("keys", "new", "--name", "t", "--keys-file", "keys.json", cwd=folder)
-    assert created.returncode == 0, created.stderr
-    key = created.stdout.strip().splitlines()[0]
-    assert key.startswith("sk-mcp-")
+    key = new_key(folder / "keys.json", name="t")
 
-    port = free_port()
-    first = start_server(folder, port, "first")
-    processes.append(first)
-    wait_until_ready(first, port)
-    url = f"http://127.0.0.1:{port}/mcp"
+    first = Served(*SERVE_ARGS, cwd=folder, logs=folder / "first")
+    url = first.url
 
     acknowledged: list[str] = []
     attempted: list[str] = []
@@ -182,31 +129,27 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path, processes: li
         with anyio.move_on_after(15):
             while len(acknowledged) < 30:
                 await anyio.sleep(0.005)
-        first.send_signal(signal.SIGKILL)  # no shutdown, no flush, no checkpoint: as a power cut to the process
+        first.kill()  # SIGKILL: no shutdown, no flush, no checkpoint, as a power cut to the process
         killed.set()
 
-    async with httpx.AsyncClient(timeout=5) as http:
-        with anyio.fail_after(DEADLINE_SECONDS):
-            async with anyio.create_task_group() as group:
-                for i in range(4):
-                    group.start_soon(writer, i, http)
-                group.start_soon(killer)
-    assert first.wait(timeout=10) == -signal.SIGKILL
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            with anyio.fail_after(DEADLINE_SECONDS):
+                async with anyio.create_task_group() as group:
+                    for i in range(4):
+                        group.start_soon(writer, i, http)
+                    group.start_soon(killer)
+    finally:
+        first.kill()
+    assert first.process.returncode == -signal.SIGKILL
     assert len(acknowledged) >= 30, "the server should have acknowledged writes before it was killed"
 
     # Restart on the same database and look through the server itself.
-    port = free_port()
-    second = start_server(folder, port, "second")
-    processes.append(second)
-    try:
-        wait_until_ready(second, port)
+    with Served(*SERVE_ARGS, cwd=folder, logs=folder / "second") as second:
         async with httpx.AsyncClient(timeout=5) as http:
-            listed = await http.post(f"http://127.0.0.1:{port}/mcp", **tool_call("list_items", api_key=key))
+            listed = await http.post(second.url, **tool_call("list_items", api_key=key))
         assert listed.status_code == 200
         items = {item["name"]: item["quantity"] for item in listed.json()["result"]["structuredContent"]["items"]}
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=10)
 
     missing = [name for name in acknowledged if name not in items]
     assert not missing, f"acknowledged but lost: {missing}"
