@@ -62,15 +62,23 @@ def test_serve_reports_a_taken_port_in_one_line(tmp_path):
         port = squatter.getsockname()[1]
         result = cli("serve", "--port", str(port), "--keys-file", str(keys_file), "--db", str(tmp_path / "d.sqlite3"))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: port {port} on 127.0.0.1 is already in use: choose another port " \
+    assert (
+        result.stderr.strip() == f"error: port {port} on 127.0.0.1 is already in use: choose another port "
         "(or port 0 for any free one), or stop the program using it"
+    )
 
 
 def test_serve_answers_401_without_a_key_and_serves_tools_with_one(tmp_path):
     keys_file = tmp_path / "keys.json"
     key = new_key(keys_file)
-    server = Served("--keys-file", str(keys_file), "--db", str(tmp_path / "shop.sqlite3"),
-                    "--audit-log", str(tmp_path / "audit.jsonl"))
+    server = Served(
+        "--keys-file",
+        str(keys_file),
+        "--db",
+        str(tmp_path / "shop.sqlite3"),
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+    )
     try:
         refused = httpx.post(server.url, **list_tools())
         assert refused.status_code == 401
@@ -103,9 +111,24 @@ def test_serve_warns_about_plain_http_off_loopback(tmp_path):
     keys_file = tmp_path / "keys.json"
     new_key(keys_file)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lesson_code", "serve", "--host", "0.0.0.0", "--port", "0",
-         "--keys-file", str(keys_file), "--db", str(tmp_path / "d.sqlite3")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        [
+            sys.executable,
+            "-m",
+            "lesson_code",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--keys-file",
+            str(keys_file),
+            "--db",
+            str(tmp_path / "d.sqlite3"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
     )
     try:
         assert proc.stdout is not None
