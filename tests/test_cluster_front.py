@@ -26,7 +26,7 @@ import pytest
 from tests_support import ENV
 
 from lesson_code.app import MAX_REQUEST_BODY_BYTES
-from lesson_code.cluster import LocalCluster, find_engines, find_program
+from lesson_code.cluster import LocalCluster, MissingToolError, find_engines, find_program
 from lesson_code.keys import create_key
 from lesson_code.nginx_config import (
     MAX_REQUEST_BODY_BYTES as FRONT_BODY_LIMIT,
@@ -43,7 +43,7 @@ from lesson_code.raw_requests import list_tools
 def engines() -> None:
     try:
         find_engines()
-    except Exception as error:  # noqa: BLE001 - any reason is a loud failure, never a skip
+    except MissingToolError as error:  # a loud failure, never a skip
         pytest.fail(str(error), pytrace=False)
 
 
