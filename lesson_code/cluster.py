@@ -58,6 +58,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, ClassVar, Final
 
+from lesson_code.nginx_config import FrontSettings, render_nginx_config
+
 INSTALL_ADVICE: Final = (
     "`sudo apt install redis-server nginx` (Debian/Ubuntu), `brew install redis nginx` (macOS), "
     "or the apt command inside WSL (Windows)"
@@ -258,6 +260,54 @@ def _first_line_then_copy(child: Child, timeout: float) -> str:
         return ""
 
 
+# --- the front alone ---------------------------------------------------------------------------------
+
+
+def start_front(
+    port: int,
+    replicas: Sequence[tuple[str, int]],
+    prefix: Path,
+    *,
+    nginx: str | None = None,
+    settings: FrontSettings | None = None,
+    timeout: float = START_TIMEOUT_S,
+) -> Child:
+    """nginx on 127.0.0.1:`port` over `replicas`, run from `prefix`; returns once `GET /health` passes through.
+
+    `LocalCluster` uses it, and lesson 07 puts it in front of two servers of
+    its own. Stop it with `child.stop()`.
+    """
+    if nginx is None:
+        nginx = find_engines(need_redis=False)[1]
+    for sub in ("temp/client_body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"):
+        (prefix / sub).mkdir(parents=True, exist_ok=True)
+    config = prefix / "nginx.conf"
+    text = render_nginx_config(
+        port, replicas, prefix, settings=settings or FrontSettings(), run_as_root=os.geteuid() == 0
+    )
+    config.write_text(text, encoding="utf-8")
+    error_log = prefix / "error.log"
+    command = [nginx, "-p", str(prefix), "-c", str(config), "-e", str(error_log), "-g", "daemon off;"]
+    child = _spawn("nginx", command, prefix / "nginx.log", cwd=prefix)
+    child.url = f"http://{FRONT_HOST}:{port}/mcp"
+    health = f"http://{FRONT_HOST}:{port}/health"
+    deadline = time.monotonic() + timeout
+    try:
+        while http_status(health, timeout=1) != 200:
+            if not child.running:
+                line = _last_error_line(error_log)
+                if "Address already in use" in line:
+                    raise ClusterError(f"port {port} on {FRONT_HOST} is already in use: choose another --port")
+                raise ClusterError(f"nginx stopped during start-up: {line}")
+            if time.monotonic() > deadline:
+                raise ClusterError(f"the front did not answer within {timeout:g} s; see {error_log}")
+            time.sleep(0.05)
+    except BaseException:
+        child.stop()
+        raise
+    return child
+
+
 # --- the cluster ---------------------------------------------------------------------------------
 
 
@@ -280,6 +330,7 @@ class LocalCluster:
         db: str | Path | None = None,
         keys_files: Sequence[str | Path] | None = None,
         extra_serve_args: Sequence[str] = (),
+        front_settings: FrontSettings | None = None,
         name: str = "default",
         workdir: str | Path | None = None,
     ) -> None:
@@ -292,6 +343,7 @@ class LocalCluster:
         self.given_redis_url = redis_url
         self.keys_files = [Path(p) for p in keys_files] if keys_files is not None else None
         self.extra_serve_args = list(extra_serve_args)
+        self.front_settings = front_settings
         self.name = name
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="mcp-cluster-")) if workdir is None else Path(workdir)
@@ -386,10 +438,26 @@ class LocalCluster:
             time.sleep(0.02)
         self.redis.url = self.redis_url or ""
 
-    def stop_redis(self) -> None:
-        """Stop the cluster's own redis-server (its data goes too: there is no persistence)."""
-        if self.redis is not None:
-            self.redis.stop()
+    def stop_redis(self, *, keep_data: bool = True) -> None:
+        """Stop the cluster's own redis-server, as for maintenance.
+
+        There is no persistence while it runs; with `keep_data` it is stopped
+        with `SHUTDOWN SAVE`, so `start_redis` comes back with the same keys
+        (a snapshot in the cluster's temp folder). Without, it is killed and
+        starts empty.
+        """
+        if self.redis is None or not self.redis.running or self.redis_port is None:
+            return
+        self.redis.expected_exit = True
+        if keep_data:
+            with contextlib.suppress(OSError), socket.create_connection((FRONT_HOST, self.redis_port), 2) as sock:
+                sock.sendall(b"SHUTDOWN SAVE\r\n")
+                sock.recv(64)  # the connection closes when the server exits
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.redis.process.wait(STOP_TIMEOUT_S)
+        self.redis.stop()
+        if not keep_data:
+            (self.workdir / "redis" / "dump.rdb").unlink(missing_ok=True)
 
     def replica_command(self, index: int) -> list[str]:
         """The `serve` command line of replica `index` (0-based)."""
@@ -431,34 +499,15 @@ class LocalCluster:
                 raise ClusterError(f"replica {child.name} did not start: {detail}")
             child.url = match[1]
 
-    def _start_nginx(self, timeout: float = START_TIMEOUT_S) -> None:
-        from lesson_code.nginx_config import render_nginx_config
-
-        prefix = self.nginx_config_path.parent
-        for sub in ("temp/client_body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"):
-            (prefix / sub).mkdir(parents=True, exist_ok=True)
-        upstreams = [(FRONT_HOST, int(child.url.rsplit(":", 1)[1].split("/")[0])) for child in self.replicas]
-        self.nginx_config_path.write_text(
-            render_nginx_config(self.port, upstreams, prefix, run_as_root=os.geteuid() == 0), encoding="utf-8"
+    def _start_nginx(self) -> None:
+        ports = [int(child.url.rsplit(":", 1)[1].split("/")[0]) for child in self.replicas]
+        self.nginx = start_front(
+            self.port,
+            [(FRONT_HOST, port) for port in ports],
+            self.nginx_config_path.parent,
+            nginx=self._nginx_binary,
+            settings=self.front_settings,
         )
-        error_log = prefix / "error.log"
-        command = [
-            self._nginx_binary, "-p", str(prefix), "-c", str(self.nginx_config_path),
-            "-e", str(error_log), "-g", "daemon off;",
-        ]  # fmt: skip
-        self.nginx = _spawn("nginx", command, self.workdir / "nginx.log", cwd=prefix)
-        self.nginx.url = self.front_url
-        health = f"http://{FRONT_HOST}:{self.port}/health"
-        deadline = time.monotonic() + timeout
-        while http_status(health, timeout=1) != 200:
-            if not self.nginx.running:
-                line = _last_error_line(error_log)
-                if "Address already in use" in line:
-                    raise ClusterError(f"port {self.port} on {FRONT_HOST} is already in use: choose another --port")
-                raise ClusterError(f"nginx stopped during start-up: {line}")
-            if time.monotonic() > deadline:
-                raise ClusterError(f"the front did not answer within {timeout:g} s; see {error_log}")
-            time.sleep(0.05)
 
     def kill_replica(self, name: str, sig: int = signal.SIGKILL) -> Child:
         """`kill -9` one replica (or send it `sig`), and wait until it is gone."""
