@@ -13,7 +13,6 @@ that every call is attributed to the key that made it.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from lesson_code.audit import AuditLog
 from lesson_code.background import BackgroundServer
 from lesson_code.keys import KeyRing, create_key, revoke_key
 from lesson_code.raw_requests import tool_call
+from lesson_code.sse import json_message
 
 pytestmark = pytest.mark.anyio
 
@@ -68,10 +68,10 @@ def served(tmp_path: Path) -> Iterator[Server]:
 
 def message(response: httpx.Response) -> Any:
     """The JSON-RPC message in a response, whether sent as JSON or as one server-sent event."""
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
-        return json.loads(next(d for d in data if d))
-    return response.json()
+    event_stream = response.headers.get("content-type", "").startswith("text/event-stream")
+    found = json_message(response.text, event_stream=event_stream)
+    assert found is not None, f"no JSON-RPC message in {response.text[:200]!r}"
+    return found
 
 
 def headers(key: str | None, session: str | None = None, **extra: str) -> dict[str, str]:
