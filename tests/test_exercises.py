@@ -19,17 +19,12 @@ battery of lesson 03.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
-import importlib.util
-import io
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import mcp_types
-import nbformat
 import pytest
+from exercise_harness import EXERCISE_CELLS, SOLUTIONS, ExerciseCell, cell_for, run_cell, verdict_line
 
 from lesson_code import errors
 from lesson_code.exercises import (
@@ -49,81 +44,7 @@ from lesson_code.exercises import (
 )
 from lesson_code.exercises.core import table_markdown, table_text
 
-ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = ROOT / "solutions"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("make_learner_notebooks", ROOT / "scripts/make_learner_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-script = _load_script()
-
-CHECK_CALL = re.compile(r"^(lesson\d\d)\.(q\d+)\.check\((.*)\)\s*$", re.MULTILINE)
-VERDICT = re.compile(r"^(⏳ Not attempted yet|❌|✅ Correct)", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class ExerciseCell:
-    notebook: str
-    index: int
-    lesson: str
-    name: str
-    answer: str  # the expression passed to check()
-    setup: str
-    learner: str
-    solution: str
-    solution_blocks: tuple[str, ...]
-
-    @property
-    def exercise(self) -> Exercise:
-        return getattr(importlib.import_module(f"lesson_code.exercises.{self.lesson}"), self.name)
-
-    def __str__(self) -> str:
-        return f"{self.notebook}:{self.lesson}.{self.name}"
-
-
-def _exercise_cells() -> list[ExerciseCell]:
-    found = []
-    for path in sorted(SOLUTIONS.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        code_cells = [c for c in nb.cells if c.cell_type == "code"]
-        if not code_cells:
-            continue
-        setup = code_cells[0].source
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code" or not script.has_markers(cell.source):
-                continue
-            match = CHECK_CALL.search(cell.source)
-            if match is None:
-                continue
-            learner, solution, blocks, _ = script.split_cell(cell.source)
-            found.append(
-                ExerciseCell(path.name, index, match[1], match[2], match[3], setup, learner, solution, tuple(blocks))
-            )
-    return found
-
-
-EXERCISE_CELLS = _exercise_cells()
-
-
-def _run(setup: str, cell: str) -> tuple[dict, str]:
-    """Execute the setup cell and then one cell in a fresh namespace; return it and the printed text."""
-    namespace: dict = {"__name__": "__exercise_cell__"}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(setup, "<setup cell>", "exec"), namespace)  # noqa: S102 - our own notebooks
-        exec(compile(cell, "<exercise cell>", "exec"), namespace)  # noqa: S102
-    return namespace, out.getvalue()
-
-
-def _verdict(text: str) -> str:
-    lines = [line for line in text.splitlines() if VERDICT.match(line)]
-    assert lines, f"no verdict printed in:\n{text}"
-    return lines[-1]
+_run, _verdict, _cell_for = run_cell, verdict_line, cell_for
 
 
 def test_the_notebooks_have_exercise_cells():
@@ -361,7 +282,7 @@ MIDDLEWARE_MISTAKES = [
     ),
     (
         _variant(**{'if scope["method"] == "GET" and scope["path"] == "/health":': 'if scope["path"] != "/mcp":'}),
-        "POST /mcp/",
+        "POST /health without a key reached the app",
     ),
     (_variant(**{'json.dumps({"jsonrpc"': 'repr({"jsonrpc"'}), "not JSON"),
     (
@@ -382,9 +303,12 @@ def test_middleware_mistakes_are_named(cls: type, words: str | None):
     assert any(line.startswith("✗") for line in result.details)
 
 
-def test_middleware_battery_passes_the_reference_and_the_package_style():
+def test_middleware_battery_passes_the_reference():
     outcomes = lesson03.run_cases(lesson03.ReferenceApiKeyMiddleware)
-    assert len(outcomes) == 8
+    cases = {o.case for o in outcomes}
+    assert {"two x-api-key headers, valid then wrong → 401", "POST /health without a key → 401"} <= cases
+    assert {"GET /healthz without a key → 401", "OPTIONS /mcp without a key → 401"} <= cases
+    assert len(outcomes) == len(cases) >= 18
     assert all(o.passed for o in outcomes), [o.reason for o in outcomes if not o.passed]
 
 

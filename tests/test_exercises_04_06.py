@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from test_exercises import EXERCISE_CELLS, _cell_for, _run
+from exercise_harness import EXERCISE_CELLS, EXTRA_IMPORTS, cell_for, run_cell
 
 from lesson_code.exercises import FALLBACK_LINE, ____, exercises_in
 
@@ -165,22 +165,11 @@ WRONG_ANSWERS = [
     ),
 ]
 
-# Names the wrong answers above use that the notebooks import in other cells.
-EXTRA_IMPORTS = """
-import collections
-from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from lesson_code.auth import ApiKeyMiddleware
-from lesson_code.app import is_loopback
-from lesson_code.keys import KeyRing, generate_key
-from lesson_code.roles import ROLES, TOOL_SCOPES
-from urllib.parse import urlsplit
-"""
-
 
 @pytest.mark.parametrize(("lesson", "name", "code", "words"), WRONG_ANSWERS, ids=lambda v: str(v)[:40])
 def test_typical_wrong_answer_gets_a_specific_reason(lesson: str, name: str, code: str, words: str):
-    cell = _cell_for(lesson, name)
-    namespace, _ = _run(cell.setup, EXTRA_IMPORTS + code)
+    cell = cell_for(lesson, name)
+    namespace, _ = run_cell(cell.setup, EXTRA_IMPORTS + code)
     answer = eval(cell.answer, namespace)  # noqa: S307 - the expression from our own check() call
     result = cell.exercise.evaluate(answer)
     assert result.status == "incorrect", result

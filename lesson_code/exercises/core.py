@@ -18,6 +18,10 @@ message; raise `Incorrect("why")` for a wrong answer and `NotAttempted()` for
 an untouched one. Call learner functions through `call()`, which turns a stub
 (`raise NotImplementedError` or `return ____`) into "not attempted" and an
 unexpected exception into a clear "❌ ... raised ...".
+
+An answer that is a dict with fixed keys, filled in one entry at a time (as in
+learntools' equality-check problems), subclasses `DictExercise` instead and
+implements only `check_entry(key, value)`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal, TypeVar
+
+from lesson_code.redaction import redact
 
 T = TypeVar("T")
 
@@ -154,26 +160,76 @@ class Exercise:
                 raise NotAttempted
             verdict = self._check(answer)
         except NotAttempted as exc:
-            return Result("not_attempted", str(exc) or self.todo)
+            return Result("not_attempted", redact(str(exc) or self.todo))
         except Incorrect as exc:
-            return Result("incorrect", exc.reason, exc.details)
+            return Result("incorrect", redact(exc.reason), [redact(line) for line in exc.details])
         except NotImplementedError:
             return Result("not_attempted", self.todo)
         except Exception as exc:  # a learner's answer must never crash the checker
-            return Result("incorrect", f"checking your answer raised {type(exc).__name__}: {exc}")
+            return Result("incorrect", redact(f"checking your answer raised {type(exc).__name__}: {exc}"))
+        # Feedback never shows a whole key, whatever a checker or a learner's answer put in it.
         if isinstance(verdict, tuple):
             message, details = verdict
-            return Result("correct", message, list(details))
-        return Result("correct", verdict)
+            return Result("correct", redact(message), [redact(line) for line in details])
+        return Result("correct", redact(verdict))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: check(answer), hint(), solution()>"
 
 
+class DictExercise(Exercise):
+    """A dict with fixed keys whose entries are checked one by one, so a partial answer reports progress.
+
+    Subclasses set `variable` (the dict's name in the notebook), `keys`, `success`
+    and `check_entry`. Entries still `____` are skipped; a wrong entry is a ❌
+    with its own reason; a right but unfinished answer says "so far so good".
+    """
+
+    checks_partial_answers = True
+    #: The dict's name in the notebook, e.g. "threat_of".
+    variable: ClassVar[str] = "answer"
+    #: The keys the dict must keep, in the order they are checked.
+    keys: ClassVar[tuple[str, ...]] = ()
+    #: What one key is called in the progress line ("scenario" → "scenarios c and d still hold ____.").
+    entry_noun: ClassVar[str] = ""
+    #: Quote the keys in the progress line (for keys with spaces, such as "POST /mcp, no key").
+    quote_keys: ClassVar[bool] = False
+    #: The message for a complete, correct answer.
+    success: ClassVar[str] = ""
+
+    def check_entry(self, key: str, value: Any) -> None:
+        """Raise `Incorrect` with the reason if `value` is wrong for `key`."""
+        raise NotImplementedError
+
+    def _check(self, answer: object) -> str:
+        shown_keys = join_words(map(repr, self.keys))
+        if not isinstance(answer, Mapping):
+            raise Incorrect(f"{self.variable} should stay a dict with the keys {shown_keys}; got {answer!r}.")
+        if set(answer) != set(self.keys):
+            raise Incorrect(f"keep the keys of {self.variable} as given ({shown_keys}); fill in only the values.")
+        if all(is_placeholder(answer[key]) for key in self.keys):
+            raise NotAttempted
+        for key in self.keys:
+            if not is_placeholder(answer[key]):
+                self.check_entry(key, answer[key])
+        open_keys = [key for key in self.keys if is_placeholder(answer[key])]
+        if open_keys:
+            shown = [repr(key) if self.quote_keys else key for key in open_keys]
+            raise NotAttempted(f"so far so good; {still_open(self.entry_noun, shown)}")
+        return self.success
+
+
+def still_open(noun: str, keys: Sequence[str]) -> str:
+    """'scenario c still holds ____.' / 'scenarios c and d still hold ____.'"""
+    many = len(keys) > 1
+    lead = f"{noun}{'s' if many else ''} " if noun else ""
+    return f"{lead}{join_words(keys)} still hold{'' if many else 's'} ____."
+
+
 # -- helpers for checkers --------------------------------------------------------------
 
 
-def call(fn: Callable[..., T], *args: Any, shown_args: str | None = None) -> T:
+def call(fn: object, *args: Any, shown_args: str | None = None) -> Any:
     """Call a learner's function; a stub counts as not attempted, a crash as a clear ❌.
 
     `shown_args` is how the arguments are printed in a message (default: their
@@ -255,13 +311,11 @@ def table_markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 def show_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Display a table: rendered Markdown in JupyterLab, aligned text everywhere else."""
+    from IPython import get_ipython  # installed with JupyterLab; imported here to keep `core` light
+    from IPython.display import display
+
     text = table_text(columns, rows)
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:  # pragma: no cover - IPython is always installed with the course
-        get_ipython = None  # type: ignore[assignment]
-    if get_ipython is not None and get_ipython() is not None:
+    if get_ipython() is not None:
         display({"text/plain": text, "text/markdown": table_markdown(columns, rows)}, raw=True)
     else:
         print(text)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
-from lesson_code.exercises.core import Exercise, Incorrect, NotAttempted, is_placeholder, join_words
+from lesson_code.exercises.core import DictExercise, Exercise, Incorrect, join_words
 from lesson_code.roles import TOOL_SCOPES
 
 TOOLS: Final = tuple(TOOL_SCOPES)  # add_item, remove_item, list_items, place_order, list_orders
@@ -67,31 +66,12 @@ _WHY: Final = {
 }
 
 
-def still_open(noun: str, keys: list[str]) -> str:
-    """'scenario c still holds ____.' / 'scenarios c and d still hold ____.'"""
-    many = len(keys) > 1
-    lead = f"{noun}{'s' if many else ''} " if noun else ""
-    return f"{lead}{join_words(keys)} still hold{'' if many else 's'} ____."
-
-
 def _normalise(answer: str) -> str:
     text = " ".join(answer.strip().lower().replace("_", " ").replace("-", " ").split())
     return _SPELLINGS.get(text, text)
 
 
-def _check_dict_keys(answer: object, name: str, keys: tuple[str, ...]) -> Mapping:
-    if not isinstance(answer, Mapping):
-        raise Incorrect(f"{name} should stay a dict with the keys {join_words(map(repr, keys))}; got {answer!r}.")
-    missing = [k for k in keys if k not in answer]
-    extra = [k for k in answer if k not in keys]
-    if missing or extra:
-        raise Incorrect(f"keep the keys of {name} as given ({join_words(map(repr, keys))}); fill in only the values.")
-    if all(is_placeholder(answer[k]) for k in keys):
-        raise NotAttempted
-    return answer
-
-
-class ThreatOf(Exercise):
+class ThreatOf(DictExercise):
     todo = "give each scenario in threat_of one of the four threats, as text."
     hint_text = (
         "Ask what the harm is, not how the stranger got in (they all got in the same way): "
@@ -103,27 +83,21 @@ class ThreatOf(Exercise):
     "c": "unwanted actions",
     "d": "resource consumption",
 }"""
-    checks_partial_answers = True
+    variable = "threat_of"
+    keys = tuple(SCENARIOS)
+    entry_noun = "scenario"
+    success = "seeing, changing, doing and using up: four different harms from one open door."
 
-    def _check(self, answer: object) -> str:
-        answer = _check_dict_keys(answer, "threat_of", tuple(SCENARIOS))
-        for key, expected in _THREAT_OF.items():
-            given = answer[key]
-            if is_placeholder(given):
-                continue
-            if not isinstance(given, str):
-                raise Incorrect(f'scenario {key}: write the threat as text in quotes, e.g. "data corruption".')
-            threat = _normalise(given)
-            if threat not in THREATS:
-                raise Incorrect(f"scenario {key}: {given!r} is not one of the four threats ({', '.join(THREATS)}).")
-            if threat != expected:
-                got_in = threat == "unauthorized access"
-                lead = "Every scenario starts with a stranger getting in; name the harm. " if got_in else ""
-                raise Incorrect(f"scenario {key} ({SCENARIOS[key]}): {lead}Here {_WHY[key]}")
-        open_keys = [k for k in SCENARIOS if is_placeholder(answer[k])]
-        if open_keys:
-            raise NotAttempted(f"so far so good; {still_open('scenario', open_keys)}")
-        return "seeing, changing, doing and using up: four different harms from one open door."
+    def check_entry(self, key: str, given: object) -> None:
+        if not isinstance(given, str):
+            raise Incorrect(f'scenario {key}: write the threat as text in quotes, e.g. "data corruption".')
+        threat = _normalise(given)
+        if threat not in THREATS:
+            raise Incorrect(f"scenario {key}: {given!r} is not one of the four threats ({', '.join(THREATS)}).")
+        if threat != _THREAT_OF[key]:
+            got_in = threat == "unauthorized access"
+            lead = "Every scenario starts with a stranger getting in; name the harm. " if got_in else ""
+            raise Incorrect(f"scenario {key} ({SCENARIOS[key]}): {lead}Here {_WHY[key]}")
 
 
 KEY_SITUATIONS: Final = {
@@ -155,7 +129,7 @@ _KEY_WHY: Final = {
 }
 
 
-class KeyStops(Exercise):
+class KeyStops(DictExercise):
     todo = "set each situation in key_stops to True (an API key stops it) or False (it does not)."
     hint_text = (
         "An API key answers one question: does this request carry a key from our set? "
@@ -168,22 +142,15 @@ class KeyStops(Exercise):
     "eavesdropper": False,
     "viewer": False,
 }"""
-    checks_partial_answers = True
+    variable = "key_stops"
+    keys = tuple(KEY_SITUATIONS)
+    success = "a key keeps out whoever does not hold one. Leaks, eavesdroppers and over-powered keys need more."
 
-    def _check(self, answer: object) -> str:
-        answer = _check_dict_keys(answer, "key_stops", tuple(KEY_SITUATIONS))
-        for key, expected in _KEY_STOPS.items():
-            given = answer[key]
-            if is_placeholder(given):
-                continue
-            if not isinstance(given, bool):
-                raise Incorrect(f"{key}: use True or False (no quotes), not {given!r}.")
-            if given != expected:
-                raise Incorrect(f"{key} ({KEY_SITUATIONS[key]}): {_KEY_WHY[key]}")
-        open_keys = [k for k in KEY_SITUATIONS if is_placeholder(answer[k])]
-        if open_keys:
-            raise NotAttempted(f"so far so good; {still_open('', open_keys)}")
-        return "a key keeps out whoever does not hold one. Leaks, eavesdroppers and over-powered keys need more."
+    def check_entry(self, key: str, given: object) -> None:
+        if not isinstance(given, bool):
+            raise Incorrect(f"{key}: use True or False (no quotes), not {given!r}.")
+        if given != _KEY_STOPS[key]:
+            raise Incorrect(f"{key} ({KEY_SITUATIONS[key]}): {_KEY_WHY[key]}")
 
 
 q1 = StrangerCanCall()

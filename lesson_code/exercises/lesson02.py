@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import random
 import string
-from typing import Final
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, Final
 
 from lesson_code.exercises.core import Exercise, Incorrect, call
+from lesson_code.exercises.references import reference_is_valid_key
 from lesson_code.keys import KEY_PREFIX, generate_key, key_digest, mask
+
+__all__ = ["q1", "q2", "q3", "reference_is_valid_key"]
 
 URL_SAFE: Final = frozenset(string.ascii_letters + string.digits + "-_")
 MIN_BITS: Final = 128
+SAMPLES: Final = 64  # keys drawn to look for structure; random ones leave none at this size
+WHY_SECRETS: Final = (
+    "`secrets` draws every key from the operating system's cryptographic random source (os.urandom), which "
+    "nobody can replay: no seed, no clock, no counter."
+)
 
 
 def _random_bits(text: str) -> int:
@@ -20,16 +34,92 @@ def _random_bits(text: str) -> int:
     return per_char * len(text)
 
 
+# Where a key's unpredictability can come from, each held still in turn, for the checking thread only
+# (a server thread that makes a key meanwhile still gets real randomness).
+_TIME_FUNCTIONS: Final = ("time", "time_ns", "perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns")
+
+
+@contextlib.contextmanager
+def _held_still(module: Any, names: tuple[str, ...], value: Callable[[str], Callable[..., Any]]) -> Iterator[None]:
+    """Replace `module.name` for the calling thread only; every other thread sees the original."""
+    me = threading.get_ident()
+    originals = {name: getattr(module, name) for name in names}
+
+    def patched(name: str) -> Callable[..., Any]:
+        original, fixed = originals[name], value(name)
+
+        def chooser(*args: Any) -> Any:
+            return fixed(*args) if threading.get_ident() == me else original(*args)
+
+        return chooser
+
+    for name in names:
+        setattr(module, name, patched(name))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(module, name, original)
+
+
+@contextlib.contextmanager
+def _os_random_held_still() -> Iterator[None]:
+    """os.urandom (also behind secrets, uuid4 and random.SystemRandom) returns zeros in this thread."""
+    with (
+        _held_still(os, ("urandom",), lambda _: lambda n: bytes(n)),
+        _held_still(random, ("_urandom",), lambda _: lambda n: bytes(n)),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def _clock_held_still() -> Iterator[None]:
+    frozen = {name: getattr(time, name)() for name in _TIME_FUNCTIONS}
+    with _held_still(time, _TIME_FUNCTIONS, lambda name: lambda: frozen[name]):
+        yield
+
+
+def _twice(make_key: Callable[[], Any]) -> tuple[Any, Any]:
+    return make_key(), make_key()
+
+
+def _is_uuid1(secret: str) -> bool:
+    try:
+        return uuid.UUID(secret.replace("-", "")[:32]).version == 1
+    except ValueError:
+        return False
+
+
+def _structure(secrets_: list[str]) -> str | None:
+    """Structure that random keys would not show: constant positions, or keys that only go up."""
+    length = min(len(s) for s in secrets_)
+    flat = [i for i in range(length) if len({s[i] for s in secrets_}) <= 3]
+    if flat:
+        shown = ", ".join(str(i + 1) for i in flat[:6]) + ("…" if len(flat) > 6 else "")
+        return (
+            f"in {len(secrets_)} keys, the characters at position {shown} after the prefix (nearly) never change. "
+            "Random keys vary everywhere; yours carry a fixed part (a uuid's version digit, a timestamp's leading "
+            "digits, a machine id) that tells an attacker where to start."
+        )
+    if secrets_ == sorted(secrets_) or secrets_ == sorted(secrets_, reverse=True):
+        return (
+            f"{len(secrets_)} keys in a row came out in sorted order: each key follows from the one before, like "
+            "a clock or a counter, so an attacker who sees one can guess the next."
+        )
+    return None
+
+
 class MakeKey(Exercise):
     todo = "write make_key() so that it returns a new key each time it is called."
     hint_text = (
-        "secrets.token_urlsafe(32) returns 43 URL-safe characters made from 32 random bytes. Put the prefix in front."
+        "Which module of the standard library is made for secrets, rather than for simulations? Look at its "
+        "token_… functions, and how many bytes you ask for. Then remember the prefix."
     )
     solution_code = """def make_key() -> str:
     return "sk-mcp-" + secrets.token_urlsafe(32)"""
 
     def _check(self, make_key: object) -> str:
-        keys = [call(make_key) for _ in range(3)]  # type: ignore[arg-type]
+        keys = [call(make_key) for _ in range(3)]
         for key in keys:
             if not isinstance(key, str):
                 raise Incorrect(f"make_key() returned {type(key).__name__}; return the key as a str.")
@@ -49,31 +139,60 @@ class MakeKey(Exercise):
             if bits < MIN_BITS:
                 raise Incorrect(
                     f"after the prefix the key has {len(secret)} characters, about {bits} random bits. "
-                    f"Use at least {MIN_BITS}: secrets.token_urlsafe(16) or more (the course uses 32 bytes)."
+                    f"Use at least {MIN_BITS}: ask `secrets` for 16 random bytes or more (the course uses 32)."
                 )
         if len(set(keys)) < len(keys):
             raise Incorrect("three calls to make_key() returned the same key. Each call must make a new one.")
+        self._unpredictable(make_key)  # type: ignore[arg-type]
+        return f"{mask(keys[0])} is prefixed, long, URL-safe and unpredictable."
+
+    @staticmethod
+    def _unpredictable(make_key: Callable[[], str]) -> None:
+        """Length and alphabet say nothing about randomness: look for a source an attacker can replay."""
         state = random.getstate()
         try:
             random.seed(0)
-            first = make_key()  # type: ignore[operator]
+            first = make_key()
             random.seed(0)
-            second = make_key()  # type: ignore[operator]
+            second = make_key()
         finally:
             random.setstate(state)
         if first == second:
             raise Incorrect(
                 "after random.seed(0), make_key() returned the same key twice: it uses the `random` module, "
-                "whose output can be predicted. Use `secrets`, which draws from the operating system."
+                f"whose output follows from a seed and can be predicted. {WHY_SECRETS}"
             )
-        return f"{mask(keys[0])} is prefixed, long, URL-safe and unpredictable."
+        with _clock_held_still():
+            first, second = _twice(make_key)
+        if first == second:
+            raise Incorrect(
+                "with the clock held still, make_key() returned the same key twice: your keys are made from the "
+                f"time, and an attacker can try every time around the moment a key was made. {WHY_SECRETS}"
+            )
+        secret = first[len(KEY_PREFIX) :]
+        if _is_uuid1(secret):
+            raise Incorrect(
+                "your key is a uuid1: the time it was made plus this machine's network address, both guessable. "
+                f"{WHY_SECRETS}"
+            )
+        with _os_random_held_still():
+            first, second = _twice(make_key)
+        if first != second:
+            raise Incorrect(
+                "your keys do not come from the operating system's random source: with os.urandom held still, "
+                "make_key() still changed, so something else drives it (a counter, the clock, a uuid1, a hash of "
+                f"any of these), and whoever knows how can make the same keys. {WHY_SECRETS}"
+            )
+        structure = _structure([make_key()[len(KEY_PREFIX) :] for _ in range(SAMPLES)])
+        if structure:
+            raise Incorrect(f"{structure} {WHY_SECRETS}")
 
 
 def join_chars(chars: list[str]) -> str:
     return ", ".join(repr(c) for c in chars)
 
 
-_PARSE_CASES: Final = (
+_PARSE_CASES: Final[tuple[tuple[str, list[str]], ...]] = (
     ("sk-mcp-alpha,sk-mcp-beta", ["sk-mcp-alpha", "sk-mcp-beta"]),
     (" sk-mcp-alpha , sk-mcp-beta ", ["sk-mcp-alpha", "sk-mcp-beta"]),
     ("sk-mcp-alpha,,sk-mcp-beta,", ["sk-mcp-alpha", "sk-mcp-beta"]),
@@ -91,7 +210,7 @@ class ParseKeyList(Exercise):
 
     def _check(self, parse_key_list: object) -> str:
         for raw, expected in _PARSE_CASES:
-            got = call(parse_key_list, raw)  # type: ignore[arg-type]
+            got = call(parse_key_list, raw)
             shown = f"parse_key_list({raw!r}) returned {got!r}"
             if not isinstance(got, list) or not all(isinstance(k, str) for k in got):
                 raise Incorrect(f"{shown}: return a list of strings.")
@@ -109,16 +228,11 @@ class ParseKeyList(Exercise):
         return "spaces stripped, blanks skipped, order kept."
 
 
-def reference_is_valid_key(presented: str, valid_digests: set[str]) -> bool:
-    """The reference answer to q3, used when the learner's version is not finished yet."""
-    return hashlib.sha256(presented.encode()).hexdigest() in valid_digests
-
-
 class IsValidKey(Exercise):
     todo = "write is_valid_key(presented, valid_digests) so that it returns True or False."
     hint_text = (
-        "The set holds SHA-256 digests, so turn the presented key into a digest first: "
-        "hashlib.sha256(presented.encode()).hexdigest(). Then one `in` answers the question."
+        "What does the set hold: keys, or something made from keys? Make the same thing from the presented key, "
+        "the same way as in section 4, and the question is one `in`."
     )
     solution_code = """def is_valid_key(presented: str, valid_digests: set[str]) -> bool:
     return hashlib.sha256(presented.encode()).hexdigest() in valid_digests"""
@@ -136,16 +250,13 @@ class IsValidKey(Exercise):
         ]
         for presented, expected, label in cases:
             shown = "'sk-mcp-…'" if presented.startswith("sk-mcp-") else repr(presented[:12] + "…")
-            got = call(is_valid_key, presented, set(digests), shown_args=f"{shown}, valid_digests")  # type: ignore[arg-type]
+            got = call(is_valid_key, presented, set(digests), shown_args=f"{shown}, valid_digests")
             if not isinstance(got, bool):
                 raise Incorrect(f"for {label}, is_valid_key returned {got!r}; return True or False.")
             if got == expected:
                 continue
             if expected:
-                raise Incorrect(
-                    f"{label} was refused, but its digest is in the set. The set holds digests, not keys: "
-                    "hash the presented key first, then look the digest up."
-                )
+                raise Incorrect(_why_refused(is_valid_key, presented, label))  # type: ignore[arg-type]
             if presented == key_digest(alice):
                 raise Incorrect(
                     f"{label} was accepted. Then a stolen keys file would work as a key, which is exactly what "
@@ -153,6 +264,42 @@ class IsValidKey(Exercise):
                 )
             raise Incorrect(f"{label} was accepted. Only keys whose digest is in the set may pass.")
         return "one hash and one set lookup: O(1), whatever the number of keys."
+
+
+_NEVER_MD5: Final = " (and never MD5 for anything secret: it has been broken for years)"
+
+
+def _why_refused(is_valid_key: Callable[[str, set[Any]], object], key: str, label: str) -> str:
+    """A valid key was refused: find out which digest the answer computes, by offering it sets of other kinds."""
+    raw = key.encode()
+    lead = f"{label} was refused, but its SHA-256 digest is in the set."
+    probes: list[tuple[set[Any], str]] = [
+        (
+            {hashlib.sha256(raw).digest()},
+            "You compute .digest(), which gives 32 raw bytes; the set holds .hexdigest() strings (64 hex "
+            "characters), so the two never compare equal. Use .hexdigest().",
+        ),
+        *(
+            (
+                {hashlib.new(name, raw).hexdigest()},
+                f"You hash with {name.upper()}, but the set holds SHA-256 digests: the same key gives a different "
+                f"digest under each algorithm. Use hashlib.sha256{_NEVER_MD5 if name == 'md5' else ''}.",
+            )
+            for name in ("md5", "sha1", "sha512", "sha3_256", "blake2b")
+        ),
+        ({key}, "The set holds digests, not keys: hash the presented key first, then look the digest up."),
+        (
+            {hashlib.sha256(raw.strip()).hexdigest().upper()},
+            "Your digest is in capitals; hexdigest() gives lower-case hex, and the set holds that.",
+        ),
+    ]
+    for digests, reason in probes:
+        try:
+            if is_valid_key(key, digests) is True:
+                return f"{lead} {reason}"
+        except Exception:  # noqa: S112 - a probe that crashes tells us nothing; try the next one
+            continue
+    return f"{lead} Hash the presented key with SHA-256, as the set's digests were made, then look it up."
 
 
 q1 = MakeKey()

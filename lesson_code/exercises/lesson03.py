@@ -1,86 +1,52 @@
 """Exercises for 03_middleware: read the key from the ASGI scope, shape the refusal, write the middleware.
 
-`ReferenceApiKeyMiddleware` is the reference answer to q3. Later lessons use
+q3's battery tests what the task asks, case by case, in-process (see
+`asgi_harness`): a refusal never calls the app, a pass never sends a second
+response, only `GET /health` is public, exactly one `x-api-key`, lifespan
+through, websockets out. `run_cases(cls)` runs the same battery that
+`q3.check` reports on. The reference answer, `ReferenceApiKeyMiddleware`,
+lives in `references`; later lessons use
 `lesson03.q3.solved_or_reference(MyApiKeyMiddleware)` to run the learner's own
-class when it passes, and this one otherwise. `run_cases(cls)` runs the same
-in-process battery that `q3.check` reports on.
+class when it passes, and the reference otherwise.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import inspect
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lesson_code import errors
+from lesson_code.exercises.asgi_harness import (
+    Exchange,
+    drive,
+    http_scope,
+    lifespan_scope,
+    recording_app,
+    websocket_scope,
+)
 from lesson_code.exercises.core import Exercise, Incorrect, NotAttempted, call, run_coroutine
+from lesson_code.exercises.references import ReferenceApiKeyMiddleware
 from lesson_code.keys import generate_key
 
-# -- the reference answer to q3 -------------------------------------------------------------
-
-
-class ReferenceApiKeyMiddleware:
-    """Pass a request on to `app` only if it carries a valid x-api-key; GET /health is public."""
-
-    def __init__(self, app, valid_digests):
-        self.app = app
-        self.valid_digests = valid_digests
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "lifespan":  # start-up and shut-down: no request, nothing to check
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] != "http":  # a websocket, say: this server offers none, so it gets nothing
-            return
-        if scope["method"] == "GET" and scope["path"] == "/health":  # public: health checks carry no key
-            await self.app(scope, receive, send)
-            return
-        keys = [value for name, value in scope["headers"] if name.lower() == b"x-api-key"]
-        if len(keys) == 1 and hashlib.sha256(keys[0]).hexdigest() in self.valid_digests:
-            await self.app(scope, receive, send)  # the counterpart of next(): pass the request on
-            return
-        if keys:
-            code, message = errors.INVALID_API_KEY, "Unauthorized: invalid API key."
-        else:
-            code, message = errors.MISSING_API_KEY, "Unauthorized: missing API key. Send it in the x-api-key header."
-        body = json.dumps({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": None}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"www-authenticate", b'ApiKey realm="mcp", header="x-api-key"'),
-        ]
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+__all__ = ["CaseOutcome", "ReferenceApiKeyMiddleware", "q1", "q2", "q3", "run_cases"]
 
 
 # -- q1: read the key from the scope -----------------------------------------------------------
 
 
 def _scope(headers: list[tuple[bytes, bytes]], method: str = "POST", path: str = "/mcp") -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"lesson03.test"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("lesson03.test", 80),
-    }
+    return http_scope(headers, method, path)
 
 
 class ReadApiKey(Exercise):
     todo = "write read_api_key(scope) so that it returns the x-api-key header's value, or None."
     hint_text = (
-        "Loop over scope['headers']: each item is a (name, value) pair of bytes. Compare name.lower() "
-        "with b'x-api-key'."
+        "Each item of scope['headers'] is a (name, value) pair, both bytes. Which name are you looking for, "
+        "and may it arrive spelled in capitals?"
     )
     solution_code = """def read_api_key(scope) -> bytes | None:
     for name, value in scope["headers"]:
@@ -90,23 +56,34 @@ class ReadApiKey(Exercise):
 
     def _check(self, read_api_key: object) -> str:
         cases = [
-            ([(b"accept", b"application/json"), (b"x-api-key", b"demo-key-1")], b"demo-key-1", "x-api-key"),
+            ([(b"x-api-key", b"demo-key-1")], b"demo-key-1", "x-api-key"),
+            (
+                [(b"x-api-key-extra", b"not-the-key"), (b"x-api-key", b"demo-key-3")],
+                b"demo-key-3",
+                "an x-api-key-extra header before x-api-key",
+            ),
+            ([(b"x-api-key-old", b"not-the-key")], None, "only an x-api-key-old header"),
             ([(b"X-API-Key", b"demo-key-2")], b"demo-key-2", "X-API-Key (capitals)"),
-            ([(b"accept", b"application/json")], None, "no x-api-key header"),
+            ([], None, "no x-api-key header"),
         ]
         for headers, expected, label in cases:
-            got = call(read_api_key, _scope(headers), shown_args="scope")  # type: ignore[arg-type]
+            got = call(read_api_key, _scope(headers), shown_args="scope")
             if got == expected and type(got) is type(expected):
                 continue
             prefix = f"with {label}, read_api_key(scope) returned {got!r}"
+            if got in (b"not-the-key", "not-the-key"):
+                raise Incorrect(
+                    f"{prefix}, the value of another header. x-api-key-extra is not x-api-key: compare the whole "
+                    "name (==), not its start (startswith) or a part of it (in)."
+                )
             if expected is None:
                 raise Incorrect(f"{prefix}; return None when the request carries no key.")
             if isinstance(got, str):
                 raise Incorrect(f"{prefix}, a str. Return the raw bytes: hashing works on bytes, no decoding needed.")
             if got is None and label.startswith("X-"):
                 raise Incorrect(
-                    f"{prefix}. Header names are case-insensitive, and an ASGI server may keep the client's "
-                    "spelling: compare name.lower() with b'x-api-key'."
+                    f"{prefix}. Header names are case-insensitive, and the ASGI specification only recommends "
+                    "that servers lower-case them (uvicorn does): compare name.lower() with b'x-api-key'."
                 )
             if got is None:
                 raise Incorrect(
@@ -184,66 +161,17 @@ class RefusalBody(Exercise):
 
 # -- q3: the middleware -------------------------------------------------------------------------------
 
+NOT_PURE_ASGI = (
+    "{name} builds on Starlette's BaseHTTPMiddleware. This course writes pure ASGI middleware instead, for two "
+    "reasons: BaseHTTPMiddleware hands every non-HTTP connection (a websocket) to the app unchecked, and it relays "
+    "each response through its own task and memory stream, which the MCP app's streamed (SSE) responses should not "
+    "go through. Write `async def __call__(self, scope, receive, send)` as in section 3."
+)
 
-@dataclass
-class _Exchange:
-    """What the middleware did with one request: the app's part and the messages it sent."""
-
-    reached_app: list[str] = field(default_factory=list)
-    sent: list[dict[str, Any]] = field(default_factory=list)
-    error: BaseException | None = None
-
-    @property
-    def starts(self) -> list[dict[str, Any]]:
-        return [m for m in self.sent if m.get("type") == "http.response.start"]
-
-    @property
-    def status(self) -> int | None:
-        return self.starts[0].get("status") if self.starts else None
-
-    def header(self, name: bytes) -> bytes | None:
-        for key, value in self.starts[0].get("headers", []) if self.starts else []:
-            if bytes(key).lower() == name:
-                return bytes(value)
-        return None
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(m.get("body", b"") for m in self.sent if m.get("type") == "http.response.body")
-
-
-def _recording_app(exchange: _Exchange) -> Callable:
-    async def app(scope: dict, receive: Callable, send: Callable) -> None:
-        exchange.reached_app.append(scope["type"])
-        if scope["type"] == "http":
-            headers = [(b"content-type", b"application/json")]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": b'{"reached": "the app"}'})
-
-    return app
-
-
-async def _drive(cls: type, digests: set[str], scope: dict[str, Any]) -> _Exchange:
-    exchange = _Exchange()
-    middleware = cls(_recording_app(exchange), digests)
-
-    async def receive() -> dict[str, Any]:
-        if scope["type"] == "lifespan":
-            return {"type": "lifespan.startup"}
-        if scope["type"] == "websocket":
-            return {"type": "websocket.connect"}
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        exchange.sent.append(message)
-
-    try:
-        await asyncio.wait_for(middleware(scope, receive, send), 2)
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        exchange.error = exc
-    return exchange
+FORGOT_RETURN = (
+    "`return` right after refusing, or the app runs anyway (a real server then fails with "
+    "'response already completed')."
+)
 
 
 @dataclass(frozen=True)
@@ -258,28 +186,33 @@ class CaseOutcome:
         return f"{'✓' if self.passed else '✗'} {self.case}"
 
 
-def _crash(exchange: _Exchange) -> str:
+def _crash(exchange: Exchange) -> str:
+    if exchange.timed_out:
+        return "your middleware never finished (it waited for more than 2 s)"
     error = exchange.error
     return f"your middleware raised {type(error).__name__}: {error}"
 
 
-def _expect_refused(exchange: _Exchange, what: str) -> str | None:
-    """Why this exchange is not a proper 401 refusal, or None if it is."""
+def _expect_refused(exchange: Exchange, what: str, why: str) -> str | None:
+    """Why this exchange is not a proper 401 refusal (`why` says what the task asks), or None if it is."""
+    own = [m for m in exchange.by("middleware") if m.get("type") == "http.response.start"]
     if exchange.reached_app:
-        if exchange.status == 401 or len(exchange.starts) > 1:
-            return f"{what}: your middleware sent a 401 but then called the app too. `return` right after refusing."
-        return f"{what} reached the app. Only a request with a valid key may pass."
-    if exchange.error is not None:
+        if own:
+            return f"{what}: your middleware sent a {own[0].get('status')} but then called the app too. {FORGOT_RETURN}"
+        return f"{what} reached the app. {why}"
+    if exchange.error is not None or exchange.timed_out:
         return f"{what}: {_crash(exchange)}"
     if exchange.status is None:
         return f"{what}: no response was sent. Refuse with http.response.start (status 401), then http.response.body."
+    if len(exchange.starts) > 1:
+        return f"{what}: your middleware sent {len(exchange.starts)} responses; send exactly one."
     if exchange.status == 403:
         return (
             f"{what} got 403. 403 means 'I know who you are, and you may not'; a missing or wrong key "
             "is 401 'who are you?'."
         )
     if exchange.status != 401:
-        return f"{what} got HTTP {exchange.status}; expected 401."
+        return f"{what} got HTTP {exchange.status}; expected 401. {why}"
     try:
         payload = json.loads(exchange.body)
     except ValueError:
@@ -310,54 +243,135 @@ def _expect_refused(exchange: _Exchange, what: str) -> str | None:
     return None
 
 
-def _expect_passed(exchange: _Exchange, what: str, why_not: str) -> str | None:
-    if exchange.error is not None:
+def _expect_passed(exchange: Exchange, what: str, why_not: str) -> str | None:
+    """Why this exchange did not pass the request to the app exactly once, untouched, or None if it did."""
+    if exchange.error is not None or exchange.timed_out:
         return f"{what}: {_crash(exchange)}"
     if not exchange.reached_app:
         return f"{what} never reached the app. {why_not}"
+    if exchange.app_calls > 1:
+        return f"{what}: your middleware called the app {exchange.app_calls} times; call it once."
+    own = exchange.by("middleware")
+    if own:
+        kinds = ", ".join(str(m.get("status", m.get("type"))) for m in own if m.get("type") != "http.response.body")
+        return (
+            f"{what} reached the app, but then your middleware sent a response of its own too ({kinds}). "
+            "`return` right after `await self.app(...)`, or a real server fails with 'response already completed'."
+        )
     return None
+
+
+def _expect_websocket_kept_out(exchange: Exchange) -> str | None:
+    what = "a websocket connection without a key"
+    if exchange.error is not None or exchange.timed_out:
+        return f"{what}: {_crash(exchange)}"
+    if exchange.reached_app:
+        return (
+            f"{what} reached the app. Pass only lifespan scopes straight through; check or refuse everything else "
+            "(this server offers no websockets, so returning without calling the app is enough)."
+        )
+    wrong = [m.get("type") for m in exchange.by("middleware") if m.get("type") != "websocket.close"]
+    if wrong:
+        return (
+            f"{what}: your middleware sent {wrong[0]!r}, which a websocket cannot take (the server raises). For a "
+            "websocket, return without sending anything, or send {'type': 'websocket.close'}."
+        )
+    return None
+
+
+def _expect_lifespan_through(exchange: Exchange) -> str | None:
+    what = "a lifespan event (the server starting up)"
+    if exchange.error is not None or exchange.timed_out:
+        return (
+            f"{what}: {_crash(exchange)}. Only HTTP requests carry headers: send lifespan scopes straight to self.app."
+        )
+    if not exchange.reached_app:
+        return (
+            f"{what} never reached the app, so the MCP app could not start. Send lifespan scopes straight to self.app."
+        )
+    return _expect_passed(exchange, what, "")
+
+
+# (label, scope builder, judge) for the cases after the three basic ones; each judge gets the exchange.
+_HEALTH_GET_ONLY = (
+    "The task opens only GET /health; every other method on /health needs a key. Check the method as well as the path."
+)
+_HEALTH_EXACT = (
+    "Only the path /health itself is public: compare scope['path'] == '/health'. startswith('/health') also "
+    "opens /healthz and /health/../mcp, which are other paths."
+)
+_EVERY_METHOD = (
+    "Every method needs a key, not only POST: this server serves no browser pages, so not even OPTIONS "
+    "(a CORS preflight) may pass without one. Deny by default."
+)
+_EXACTLY_ONE = (
+    "The task says exactly one x-api-key header. With two, which one counts? Servers and frameworks disagree "
+    "(some read the first, some the last), so an attacker could make your check read one and the app another. "
+    "Collect every x-api-key value (a dict keeps only one) and refuse unless there is exactly one."
+)
+_LOOKALIKE = "x-api-key-old is another header, not x-api-key: compare the whole name (==), not its start (startswith)."
+_CAPITALS = (
+    "Uvicorn lower-cases header names before your middleware sees them, but HTTP says names are case-insensitive "
+    "and the ASGI specification only recommends lower-casing, so another server (or a test client) may pass "
+    "X-API-Key as sent. Match the name in any case: compare name.lower() with b'x-api-key'."
+)
 
 
 async def _battery(cls: type) -> list[CaseOutcome]:
     key = generate_key()
     digests = {hashlib.sha256(key.encode()).hexdigest()}
     raw_key = key.encode()
+    wrong_key = generate_key().encode()
     outcomes: list[CaseOutcome] = []
 
-    async def case(label: str, scope: dict[str, Any], judge: Callable[[_Exchange], str | None]) -> None:
-        exchange = await _drive(cls, digests, scope)
+    async def case(label: str, scope: dict[str, Any], judge: Callable[[Exchange], str | None]) -> None:
+        exchange = await drive(cls, digests, scope)
         reason = judge(exchange)
         outcomes.append(CaseOutcome(label, reason is None, reason or ""))
 
-    await case(
-        "missing key → 401 with a JSON-RPC error",
-        _scope([]),
-        lambda ex: _expect_refused(ex, "a request without a key"),
-    )
+    def refused(what: str, why: str) -> Callable[[Exchange], str | None]:
+        return lambda ex: _expect_refused(ex, what, why)
+
+    async def valid_key_why_not() -> str:
+        """Why a valid key may have been refused: look the raw key up as if it were a digest."""
+        for as_stored in ({key}, {raw_key}):
+            probe = await drive(cls, as_stored, _scope([(b"x-api-key", raw_key)]))  # type: ignore[arg-type]
+            if probe.reached_app:
+                return (
+                    "You look the key itself up in the set, but the set holds SHA-256 digests: hash the presented "
+                    "bytes with hashlib.sha256(value).hexdigest() first."
+                )
+        return (
+            "Check each step: names and values in scope['headers'] are bytes (compare with b'x-api-key'); hash the "
+            "value with hashlib.sha256(value).hexdigest(); look that digest up in self.valid_digests."
+        )
+
+    await case("missing key → 401 with a JSON-RPC error", _scope([]), refused("a request without a key", ""))
     await case(
         "wrong key → 401",
-        _scope([(b"x-api-key", b"sk-mcp-wrong")]),
-        lambda ex: _expect_refused(ex, "a request with a wrong key"),
+        _scope([(b"x-api-key", wrong_key)]),
+        refused("a request with a wrong key", "Only a key whose digest is in valid_digests may pass."),
     )
+    why_not = await valid_key_why_not()
     await case(
-        "valid key → passed to the app",
+        "valid key → passed to the app, once",
         _scope([(b"x-api-key", raw_key)]),
-        lambda ex: _expect_passed(
-            ex,
-            "a request with a valid key",
-            "The set holds SHA-256 digests: hash the presented bytes with hashlib.sha256(value).hexdigest(), "
-            "then look the digest up.",
-        ),
+        lambda ex: _expect_passed(ex, "a request with a valid key", why_not),
     )
     await case(
-        "X-API-Key in capitals → passed to the app",
-        _scope([(b"X-API-Key", raw_key)]),
-        lambda ex: _expect_passed(
-            ex,
-            "a valid key sent as X-API-Key",
-            "Header names are case-insensitive, and an ASGI server may keep the client's spelling: "
-            "compare name.lower() with b'x-api-key'.",
-        ),
+        "two x-api-key headers, valid then wrong → 401",
+        _scope([(b"x-api-key", raw_key), (b"x-api-key", wrong_key)]),
+        refused("a request with two x-api-key headers (a valid key, then a wrong one)", _EXACTLY_ONE),
+    )
+    await case(
+        "two x-api-key headers, wrong then valid → 401",
+        _scope([(b"x-api-key", wrong_key), (b"x-api-key", raw_key)]),
+        refused("a request with two x-api-key headers (a wrong key, then a valid one)", _EXACTLY_ONE),
+    )
+    await case(
+        "the valid key in an x-api-key-old header → 401",
+        _scope([(b"x-api-key-old", raw_key)]),
+        refused("the valid key in a header named x-api-key-old", _LOOKALIKE),
     )
     await case(
         "GET /health without a key → passed to the app",
@@ -368,39 +382,39 @@ async def _battery(cls: type) -> list[CaseOutcome]:
             "Health checks (load balancers, uptime monitors) carry no key: let GET /health through.",
         ),
     )
+    for method in ("POST", "DELETE"):
+        await case(
+            f"{method} /health without a key → 401",
+            _scope([], method=method, path="/health"),
+            refused(f"{method} /health without a key", _HEALTH_GET_ONLY),
+        )
+    for path in ("/healthz", "/health/../mcp"):
+        await case(
+            f"GET {path} without a key → 401",
+            _scope([], method="GET", path=path),
+            refused(f"GET {path} without a key", _HEALTH_EXACT),
+        )
     await case(
         "POST /mcp/ without a key → 401",
         _scope([], path="/mcp/"),
-        lambda ex: (
-            None
-            if _expect_refused(ex, "") is None
-            else "POST /mcp/ (with a trailing slash) without a key was not refused with a 401. Protect every path "
-            "except GET /health, rather than listing the paths to protect: a new route, or /mcp spelled "
-            "differently, would slip past."
+        refused(
+            "POST /mcp/ (with a trailing slash) without a key",
+            "Protect every path except GET /health, rather than listing the paths to protect: a new route, or /mcp "
+            "spelled differently, would slip past.",
         ),
     )
+    for method in ("OPTIONS", "GET", "DELETE"):
+        await case(
+            f"{method} /mcp without a key → 401",
+            _scope([], method=method, path="/mcp"),
+            refused(f"{method} /mcp without a key", _EVERY_METHOD),
+        )
+    await case("lifespan (server start-up) → passed to the app", lifespan_scope(), _expect_lifespan_through)
+    await case("websocket without a key → kept out", websocket_scope(), _expect_websocket_kept_out)
     await case(
-        "lifespan (server start-up) → passed to the app",
-        {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-        lambda ex: (
-            f"a lifespan event (the server starting up) made {_crash(ex)}. Only HTTP requests carry headers: "
-            "send lifespan scopes straight to self.app."
-            if ex.error is not None
-            else None
-            if ex.reached_app
-            else "a lifespan event never reached the app, so the MCP app could not start. "
-            "Send lifespan scopes straight to self.app."
-        ),
-    )
-    await case(
-        "websocket without a key → kept out",
-        {**_scope([]), "type": "websocket", "scheme": "ws"},
-        lambda ex: (
-            "a websocket connection without a key reached the app. Pass only lifespan scopes straight "
-            "through; check or refuse everything else."
-            if ex.reached_app
-            else None
-        ),
+        "X-API-Key in capitals → passed to the app",
+        _scope([(b"X-API-Key", raw_key)]),
+        lambda ex: _expect_passed(ex, "a valid key sent with the header name spelled X-API-Key", _CAPITALS),
     )
     return outcomes
 
@@ -410,23 +424,33 @@ def run_cases(cls: type) -> list[CaseOutcome]:
     return run_coroutine(lambda: _battery(cls), timeout=30)
 
 
+def _is_base_http_middleware(cls: type) -> bool:
+    try:
+        from starlette.middleware.base import BaseHTTPMiddleware
+    except ImportError:  # pragma: no cover - starlette comes with the MCP SDK
+        return False
+    return issubclass(cls, BaseHTTPMiddleware)
+
+
 class ApiKeyMiddlewareExercise(Exercise):
     todo = "write the body of MyApiKeyMiddleware.__call__ (replace the raise NotImplementedError line)."
     hint_text = (
-        "Three ways through, checked in order: lifespan → self.app; GET /health → self.app; one x-api-key whose "
-        "SHA-256 digest is in self.valid_digests → self.app. Everything else: send a 401 with the JSON-RPC "
-        "body from q2 and a www-authenticate header, then return."
+        "Decide in the order of the task: which scope type goes straight through, which one request is public, "
+        "and what exactly must hold for a request to pass. Everything else is refused, and after refusing "
+        "(or after passing on) nothing more happens."
     )
     solution_code = inspect.getsource(ReferenceApiKeyMiddleware).replace(
         "class ReferenceApiKeyMiddleware:", "class MyApiKeyMiddleware:"
     )
     reference = ReferenceApiKeyMiddleware
 
-    def _check(self, cls: object) -> str:
+    def _check(self, cls: object) -> str | tuple[str, list[str]]:
         if not isinstance(cls, type):
             raise Incorrect(f"pass the class itself, MyApiKeyMiddleware, not {cls!r}.")
+        if _is_base_http_middleware(cls):
+            raise Incorrect(NOT_PURE_ASGI.format(name=cls.__name__))
         try:
-            cls(_recording_app(_Exchange()), set())
+            cls(recording_app(Exchange()), set())
         except NotImplementedError:
             raise NotAttempted from None
         except Exception as exc:

@@ -5,25 +5,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-
-from lesson_code.auth import ApiKeyMiddleware
-from lesson_code.exercises.core import Exercise, Incorrect, NotAttempted, call, is_placeholder, join_words
+from lesson_code.exercises.asgi_harness import Exchange, http_scope, recording_app
+from lesson_code.exercises.core import DictExercise, Exercise, Incorrect, call, run_coroutine
+from lesson_code.exercises.references import reference_wrap
 from lesson_code.keys import KeyRing, generate_key
+
+__all__ = ["REQUESTS", "STATUS_OF", "q1", "q2", "q3", "reference_wrap"]
 
 # -- q1: wrap the MCP app -----------------------------------------------------------------------
 
 
-def reference_wrap(mcp_app: Any, keyring: KeyRing) -> ApiKeyMiddleware:
-    """The reference answer to q1: the key check outside, the SDK's auth context inside it."""
-    return ApiKeyMiddleware(AuthContextMiddleware(mcp_app), keyring)
+def _inner_app(exchange: Exchange) -> Callable[..., Any]:
+    """Stands in for the MCP app: records each call and answers 200."""
+    return recording_app(exchange)
 
 
-def _inner_app() -> Callable:
-    async def mcp_app(scope: dict, receive: Callable, send: Callable) -> None:  # stands in for the MCP app
-        return None
+async def _through(outer: Any, exchange: Exchange, scope: dict[str, Any]) -> Exchange:
+    """Send one scope through the wrapped app; `exchange` is the one the inner stand-in records into."""
+    exchange.app_calls, exchange.sent = 0, []
 
-    return mcp_app
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        exchange.sent.append(("app" if exchange.inside_app else "middleware", message))
+
+    await outer(scope, receive, send)
+    return exchange
+
+
+def _send_through(outer: Any, exchange: Exchange, scope: dict[str, Any]) -> Exchange:
+    return run_coroutine(lambda: _through(outer, exchange, scope))
 
 
 def _layers(app: Any, stop: Any) -> list[Any]:
@@ -44,17 +56,19 @@ def _name(layer: Any, inner: Any) -> str:
 class Wrap(Exercise):
     todo = "write wrap(mcp_app, keyring) so that it returns the MCP app inside both middlewares."
     hint_text = (
-        "Build it from the inside out: first AuthContextMiddleware(mcp_app), then put that inside "
-        "ApiKeyMiddleware(..., keyring). The outermost layer runs first."
+        "Build it from the inside out. Each middleware takes the app it wraps as its first argument, and the "
+        "outermost layer runs first: which check must a request meet first, and which layer needs what it found?"
     )
     solution_code = """def wrap(mcp_app, keyring):
     return ApiKeyMiddleware(AuthContextMiddleware(mcp_app), keyring)"""
     reference = staticmethod(reference_wrap)
 
     def _check(self, wrap: object) -> str:
-        inner = _inner_app()
-        keyring = KeyRing.from_keys({"check": generate_key()})
-        outer = call(wrap, inner, keyring, shown_args="mcp_app, keyring")  # type: ignore[arg-type]
+        exchange = Exchange()
+        inner = _inner_app(exchange)
+        key = generate_key()
+        keyring = KeyRing.from_keys({"check": key})
+        outer = call(wrap, inner, keyring, shown_args="mcp_app, keyring")
         if outer is inner:
             raise Incorrect("wrap returned the MCP app unchanged: nothing checks the key, so the server is still open.")
         if not callable(outer):
@@ -66,6 +80,7 @@ class Wrap(Exercise):
         if names == expected:
             if outer.keyring is not keyring:
                 raise Incorrect("ApiKeyMiddleware got a different key ring: pass the keyring that wrap was given.")
+            self._behaves(outer, exchange, key)
             return "ApiKeyMiddleware → AuthContextMiddleware → the MCP app. The key check runs first."
         if names == ["AuthContextMiddleware", "ApiKeyMiddleware", "the MCP app"]:
             raise Incorrect(
@@ -87,6 +102,25 @@ class Wrap(Exercise):
         if chain[-1] is not inner:
             raise Incorrect(f"your layers run {shown} and never reach the MCP app you were given: wrap mcp_app.")
         raise Incorrect(f"your layers run {shown}; expected {' → '.join(expected)}.")
+
+    @staticmethod
+    def _behaves(outer: Any, exchange: Exchange, key: str) -> None:
+        """The layers are right; now do they keep /mcp closed without a key and open with one?"""
+        for method, path in (("POST", "/mcp"), ("GET", "/mcp"), ("POST", "/health")):
+            _send_through(outer, exchange, http_scope([], method, path))
+            if exchange.reached_app:
+                raise Incorrect(
+                    f"the layers are in the right order, but {method} {path} without a key reached the MCP app. "
+                    "Did you give ApiKeyMiddleware extra arguments (public_paths, header)? Its defaults are the "
+                    "course's policy: only GET /health is public, and the key travels in x-api-key. Pass only "
+                    "the app and the keyring."
+                )
+        _send_through(outer, exchange, http_scope([(b"x-api-key", key.encode())]))
+        if not exchange.reached_app:
+            raise Incorrect(
+                "the layers are in the right order, but a request with a valid key in x-api-key never reached the "
+                "MCP app. Pass only the app and the keyring: ApiKeyMiddleware's defaults read x-api-key."
+            )
 
 
 # -- q2: predict default deny ---------------------------------------------------------------------
@@ -118,8 +152,7 @@ _WHY: Final = {
         "it lets through only GET /health, so any other spelling gets 401."
     ),
     "POST /MCP, no key": (
-        "the router would say 404, but it never gets the chance: the middleware refuses first, "
-        "whatever the path. 401."
+        "the router would say 404, but it never gets the chance: the middleware refuses first, whatever the path. 401."
     ),
     "DELETE /health, no key": (
         "only GET (and HEAD) of /health are public. Any other method needs a key, so the middleware "
@@ -129,11 +162,11 @@ _WHY: Final = {
 }
 
 
-class PredictStatuses(Exercise):
+class PredictStatuses(DictExercise):
     todo = "fill in the status code (a number such as 200) you expect for each request in predicted."
     hint_text = (
-        "The middleware runs before the router. It lets a request through only if it carries a valid key, "
-        "or if it is GET /health. Everything else gets the same answer, whatever the path."
+        "The middleware runs before the router. What does it let through without a key, and does the path's "
+        "spelling or the method change what it answers for everything else?"
     )
     solution_code = """predicted = {
     "GET /health, no key": 200,
@@ -143,34 +176,17 @@ class PredictStatuses(Exercise):
     "DELETE /health, no key": 401,
     "POST /mcp, valid key": 200,
 }"""
-    checks_partial_answers = True
+    variable = "predicted"
+    keys = REQUESTS
+    quote_keys = True
+    success = "default deny: one public door (GET /health), and a key for everything else, whatever the spelling."
 
-    def _check(self, predicted: object) -> str:
-        if not isinstance(predicted, dict):
-            raise Incorrect(f"predicted should stay a dict of request → status; got {type(predicted).__name__}.")
-        missing = [r for r in REQUESTS if r not in predicted]
-        extra = [r for r in predicted if r not in REQUESTS]
-        if missing or extra:
-            raise Incorrect("keep the requests in predicted exactly as given; fill in only the numbers.")
-        if all(is_placeholder(predicted[r]) for r in REQUESTS):
-            raise NotAttempted
-        for request in REQUESTS:
-            value = predicted[request]
-            if is_placeholder(value):
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise Incorrect(f"{request}: write the status as a number without quotes, e.g. 401, not {value!r}.")
-            if value != STATUS_OF[request]:
-                why = _WHY[request]
-                raise Incorrect(f"{request}: not {value}. {why[0].upper()}{why[1:]}")
-        still = [r for r in REQUESTS if is_placeholder(predicted[r])]
-        if still:
-            raise NotAttempted(f"so far so good; {join_words(repr(r) for r in still)} still {_verb(still)} ____.")
-        return "default deny: one public door (GET /health), and a key for everything else, whatever the spelling."
-
-
-def _verb(items: list[str]) -> str:
-    return "hold" if len(items) > 1 else "holds"
+    def check_entry(self, request: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Incorrect(f"{request}: write the status as a number without quotes, e.g. 401, not {value!r}.")
+        if value != STATUS_OF[request]:
+            why = _WHY[request]
+            raise Incorrect(f"{request}: not {value}. {why[0].upper()}{why[1:]}")
 
 
 # -- q3: predict session binding --------------------------------------------------------------------

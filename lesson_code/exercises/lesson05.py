@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable
 from typing import Any, Final
 
 from lesson_code.agent import AgentEvent
 from lesson_code.exercises.core import Exercise, Incorrect, call
+from lesson_code.exercises.references import reference_make_params, reference_show
 from lesson_code.keys import KEY_PREFIX, generate_key
+
+__all__ = ["CHECK_URL", "CHOICES", "KNOWN_PARAMS", "q1", "q2", "q3", "reference_make_params", "reference_show"]
 
 # -- q1: the connection parameters --------------------------------------------------------------
 
@@ -18,11 +20,6 @@ CHECK_URL: Final = "http://127.0.0.1:8765/mcp"
 KNOWN_PARAMS: Final = frozenset(
     {"url", "headers", "timeout", "sse_read_timeout", "terminate_on_close", "httpx_client_factory", "auth"}
 )
-
-
-def reference_make_params(url: str, key: str) -> dict[str, Any]:
-    """The reference answer to q1."""
-    return {"url": url, "headers": {"x-api-key": key}}
 
 
 class MakeParams(Exercise):
@@ -37,7 +34,7 @@ class MakeParams(Exercise):
 
     def _check(self, make_params: object) -> str:
         key = generate_key()
-        params = call(make_params, CHECK_URL, key, shown_args=f"{CHECK_URL!r}, key")  # type: ignore[arg-type]
+        params = call(make_params, CHECK_URL, key, shown_args=f"{CHECK_URL!r}, key")
         if not isinstance(params, dict):
             raise Incorrect(f"make_params returned {type(params).__name__}; return a dict such as {{'url': ...}}.")
         top = {str(name).lower(): name for name in params}
@@ -107,21 +104,12 @@ _EVENTS: Final = (
 )
 
 
-def reference_show(event: AgentEvent) -> None:
-    """The reference answer to q2: one line per event."""
-    if event.kind == "tool_call":
-        print(f"→ {event.tool} {event.text}")
-    elif event.kind == "tool_result":
-        print(f"  ← {event.text}")
-    else:
-        print(f"answer: {event.text}")
-
-
-def _printed(show: Callable[[AgentEvent], Any], event: AgentEvent) -> str:
+def _printed(show: object, event: AgentEvent) -> tuple[str, Any]:
+    """What `show(event)` printed, and what it returned."""
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        call(show, event, shown_args=f"AgentEvent({event.kind!r}, ...)")
-    return buffer.getvalue()
+        returned = call(show, event, shown_args=f"AgentEvent({event.kind!r}, ...)")
+    return buffer.getvalue(), returned
 
 
 class ShowEvent(Exercise):
@@ -144,14 +132,19 @@ class ShowEvent(Exercise):
             raise Incorrect(f"show should be a function that takes one event; got {type(show).__name__}.")
         lines: list[str] = []
         for event in _EVENTS:
-            printed = _printed(show, event)  # type: ignore[arg-type]
+            printed, returned = _printed(show, event)
+            if not printed.strip() and isinstance(returned, str) and returned.strip():
+                raise Incorrect(
+                    f"show returned the line ({returned!r}) instead of printing it. The agent's loop ignores what "
+                    "show returns: call print(...) inside show."
+                )
             if not printed.strip():
                 raise Incorrect(
                     f"nothing was printed for a {event.kind!r} event. The kinds are exactly 'tool_call', "
                     "'tool_result' and 'answer'."
                 )
             if event.kind == "tool_call":
-                if event.tool not in printed:
+                if (event.tool or "") not in printed:
                     raise Incorrect(f"the line for a tool call should name the tool (event.tool); it was {printed!r}.")
                 if event.text != "{}" and "pears" not in printed:
                     raise Incorrect(
@@ -190,6 +183,19 @@ _CHOICE_WHY: Final = {
 }
 
 
+def _letter(answer: object) -> str | None:
+    """The choice a person meant: "b", " B ", "b)", "(b)", "b.", "option b", or the line itself."""
+    if not isinstance(answer, str):
+        return None
+    text = " ".join(answer.strip().lower().split())
+    for line_letter, line in CHOICES.items():
+        if text == line.lower() or (text.endswith(line.lower()) and len(text) - len(line) <= 4):
+            return line_letter
+    text = text.removeprefix("option").removeprefix("answer").strip(" :")
+    text = text.strip("()[]{}.,;:!'\" ")
+    return text if text in CHOICES else None
+
+
 class RunInJupyter(Exercise):
     todo = 'set runs_in_a_cell to the letter of the line that works in a notebook cell: "a", "b" or "c".'
     hint_text = (
@@ -199,9 +205,9 @@ class RunInJupyter(Exercise):
     solution_code = 'runs_in_a_cell = "b"'
 
     def _check(self, answer: object) -> str:
-        if not isinstance(answer, str) or answer.strip().lower() not in CHOICES:
+        letter = _letter(answer)
+        if letter is None:
             raise Incorrect(f'answer with one letter in quotes: "a", "b" or "c"; got {answer!r}.')
-        letter = answer.strip().lower()
         if letter == "b":
             return "a cell can `await` directly: the coroutine runs on Jupyter's own loop, no tricks needed."
         raise Incorrect(f"not {letter}: {CHOICES[letter]}. {_CHOICE_WHY[letter]}")

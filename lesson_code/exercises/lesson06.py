@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit
 
-from lesson_code.app import is_loopback
 from lesson_code.exercises.core import Exercise, Incorrect, call, join_words
+from lesson_code.exercises.references import reference_allowed_tools, reference_refusals, reference_safe_to_send_key
 from lesson_code.roles import LIST_READ, ROLES, TOOL_SCOPES
 
+__all__ = [
+    "REFUSAL_OUTCOMES",
+    "ROTATION_STEPS",
+    "q1",
+    "q2",
+    "q3",
+    "q4",
+    "reference_allowed_tools",
+    "reference_refusals",
+    "reference_safe_to_send_key",
+]
+
 # -- q1: where may a key be sent? ------------------------------------------------------------------
-
-
-def reference_safe_to_send_key(url: str) -> bool:
-    """The reference answer to q1: HTTPS anywhere, plain HTTP only to this machine."""
-    parts = urlsplit(url)
-    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or ""))
 
 
 # (url, expected, why a wrong answer is wrong)
@@ -47,6 +53,12 @@ _URL_CASES: Final = (
         "(urlsplit(url).hostname), never a substring.",
     ),
     (
+        "http://127.0.0.1.evil.example/mcp",
+        False,
+        "this host only starts with '127.'; 127.0.0.1.evil.example is a name anyone can register, on another "
+        "machine. Ask whether the whole parsed host is loopback (is_loopback(urlsplit(url).hostname)).",
+    ),
+    (
         "http://shop.example.com/mcp?next=https://x",
         False,
         "the scheme is http; 'https' only appears later in the URL. Look at urlsplit(url).scheme, not at "
@@ -69,7 +81,7 @@ class SafeToSendKey(Exercise):
 
     def _check(self, safe_to_send_key: object) -> str:
         for url, expected, why in _URL_CASES:
-            got = call(safe_to_send_key, url)  # type: ignore[arg-type]
+            got = call(safe_to_send_key, url)
             if not isinstance(got, bool):
                 raise Incorrect(f"safe_to_send_key({url!r}) returned {got!r}; return True or False.")
             if got != expected:
@@ -86,14 +98,12 @@ ROTATION_STEPS: Final = {
     "c": "put the new key where every client of the old one reads it",
     "d": "watch the audit log until no request uses laptop.previous any more",
 }
-ROTATION_ORDER: Final = ("b", "c", "d", "a")
 
 
 class RotationOrder(Exercise):
     todo = 'put the four letters in rotation_order in the order you would do the steps, e.g. ["a", "b", "c", "d"].'
     hint_text = (
-        "During a rotation both keys work. Which step ends that overlap, and what must be true "
-        "before you take it?"
+        "During a rotation both keys work. Which step ends that overlap, and what must be true before you take it?"
     )
     solution_code = 'rotation_order = ["b", "c", "d", "a"]'
 
@@ -127,11 +137,6 @@ class RotationOrder(Exercise):
 # -- q3: which tools a role allows --------------------------------------------------------------------
 
 
-def reference_allowed_tools(role: str) -> set[str]:
-    """The reference answer to q3."""
-    return {tool for tool, scope in TOOL_SCOPES.items() if scope in ROLES[role]}
-
-
 class AllowedTools(Exercise):
     todo = "write allowed_tools(role) so that it returns the set of tool names a key with that role may call."
     hint_text = (
@@ -144,15 +149,15 @@ class AllowedTools(Exercise):
 
     def _check(self, allowed_tools: object) -> str:
         for role in ("shopper", "viewer"):
-            got = call(allowed_tools, role)  # type: ignore[arg-type]
+            got = call(allowed_tools, role)
             self._compare(role, got)
         # A role added later must just work: the answer has to come from the tables.
-        ROLES["lister"] = frozenset({LIST_READ})  # type: ignore[index]
+        ROLES["lister"] = frozenset({LIST_READ})
         try:
-            got = call(allowed_tools, "lister")  # type: ignore[arg-type]
+            got = call(allowed_tools, "lister")
         finally:
-            del ROLES["lister"]  # type: ignore[attr-defined]
-        if not isinstance(got, set | frozenset) or set(got) != {"list_items"}:
+            del ROLES["lister"]
+        if not isinstance(got, set | frozenset | list | tuple) or set(got) != {"list_items"}:
             raise Incorrect(
                 f"for a new role that grants only list:read, allowed_tools returned {got!r}, not {{'list_items'}}. "
                 "Read the answer from ROLES and TOOL_SCOPES instead of writing it out: then a new role just works."
@@ -185,26 +190,66 @@ class AllowedTools(Exercise):
 
 # -- q4: what the audit log says about refusals ----------------------------------------------------------
 
-_SAMPLE_LOG: Final = (
-    {"event": "auth", "outcome": "allowed", "key": "alice"},
-    {"event": "tool_call", "outcome": "ok", "key": "alice", "tool": "add_item"},
-    {"event": "auth", "outcome": "missing"},
-    {"event": "auth", "outcome": "invalid"},
-    {"event": "auth", "outcome": "invalid"},
-    {"event": "auth", "outcome": "allowed", "key": "dashboard"},
-    {"event": "tool_call", "outcome": "denied", "key": "dashboard", "tool": "place_order"},
-    {"event": "auth", "outcome": "throttled"},
+#: Every outcome other than "allowed" that the key check writes to the audit log (lesson_code/auth.py and
+#: lesson_code/audit.py; tests/test_exercises_answers.py fails if the server adds one that is missing here).
+REFUSAL_OUTCOMES: Final = (
+    "missing",
+    "invalid",
+    "conflicting",
+    "wrong_scheme",
+    "headers_too_large",
+    "throttled",
+    "revoked_during_stream",
 )
-_SAMPLE_ANSWER: Final = {"missing": 1, "invalid": 2, "throttled": 1}
+_KEY_NAMES: Final = ("alice", "bob", "dashboard", "laptop.previous")
+_TOOLS: Final = tuple(TOOL_SCOPES)
 
 
-def reference_refusals(entries: list[dict[str, Any]]) -> dict[str, int]:
-    """The reference answer to q4: how many requests the key check refused, by reason."""
-    counts: dict[str, int] = {}
-    for entry in entries:
-        if entry.get("event") == "auth" and entry.get("outcome") != "allowed":
-            counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
-    return counts
+def _entry(rng: random.Random, outcome: str, second: int) -> dict[str, Any]:
+    """One audit entry shaped like the server's, with the fields a real line carries."""
+    entry: dict[str, Any] = {
+        "time": f"2026-11-30T02:{second // 60 % 60:02d}:{second % 60:02d}Z",
+        "event": "auth",
+        "outcome": outcome,
+        "client": f"127.0.0.1:{rng.randint(40000, 60000)}",
+        "method": rng.choice(("POST", "GET", "DELETE")),
+        "path": "/mcp",
+    }
+    if outcome in ("allowed", "revoked_during_stream"):
+        name = rng.choice(_KEY_NAMES)
+        entry |= {"key": name, "fingerprint": f"fp-{rng.getrandbits(48):012x}"}
+    if outcome == "throttled" and rng.random() < 0.4:  # the audit log's summary of a burst of throttled requests
+        entry |= {"count": rng.randint(2, 40), "first": entry["time"], "last": entry["time"]}
+    return entry
+
+
+def audit_logs(seed: int | None = None, count: int = 4) -> list[list[dict[str, Any]]]:
+    """Fresh audit logs for one check: every refusal outcome appears in some log, in varying numbers."""
+    rng = random.Random(seed)
+    logs: list[list[dict[str, Any]]] = []
+    for index in range(count):
+        outcomes = ["allowed"] * rng.randint(2, 8)
+        chosen = REFUSAL_OUTCOMES if index == 0 else rng.sample(REFUSAL_OUTCOMES, rng.randint(1, len(REFUSAL_OUTCOMES)))
+        for outcome in chosen:
+            outcomes += [outcome] * rng.randint(1, 4)
+        rng.shuffle(outcomes)
+        log: list[dict[str, Any]] = []
+        for second, outcome in enumerate(outcomes):
+            entry = _entry(rng, outcome, second)
+            log.append(entry)
+            if outcome == "allowed" and rng.random() < 0.6:  # what the tool did after the key check let it in
+                denied = rng.random() < 0.3
+                log.append(
+                    {
+                        "time": entry["time"],
+                        "event": "tool_call",
+                        "outcome": "denied" if denied else "ok",
+                        "key": entry["key"],
+                        "tool": rng.choice(_TOOLS),
+                    }
+                )
+        logs.append(log)
+    return logs
 
 
 class Refusals(Exercise):
@@ -222,20 +267,43 @@ class Refusals(Exercise):
     reference = staticmethod(reference_refusals)
 
     def _check(self, refusals: object) -> str:
-        got = call(refusals, [dict(e) for e in _SAMPLE_LOG], shown_args="entries")  # type: ignore[arg-type]
-        if not isinstance(got, Mapping):
-            raise Incorrect(f"refusals(entries) returned {type(got).__name__}; return a dict such as {{'invalid': 2}}.")
-        got = {k: v for k, v in got.items() if v}
-        if "allowed" in got:
-            raise Incorrect("'allowed' is in your answer, but an allowed request is not a refusal: leave it out.")
-        if "denied" in got or "ok" in got:
+        logs = audit_logs()
+        first, second = (call(refusals, [dict(e) for e in log], shown_args="entries") for log in logs[:2])
+        if first == second and reference_refusals(logs[0]) != reference_refusals(logs[1]):
             raise Incorrect(
-                "tool_call entries crept in (outcome 'ok' or 'denied'). They record what a tool did after the key "
-                "check let the request in; count only entries whose event is 'auth'."
+                f"refusals returned {first!r} for two different logs (made fresh for this check). Count the "
+                "entries of the log you are given; an answer written out for one log fits no other."
             )
-        if got != _SAMPLE_ANSWER:
-            raise Incorrect(f"for the sample log, refusals returned {got!r}; expected {_SAMPLE_ANSWER!r}.")
-        empty = call(refusals, [], shown_args="[]")  # type: ignore[arg-type]
+        for number, log in enumerate(logs, start=1):
+            expected = reference_refusals(log)
+            shown = f"entries (log {number}: {len(log)} entries)"
+            got = call(refusals, [dict(e) for e in log], shown_args=shown)
+            if not isinstance(got, Mapping):
+                raise Incorrect(
+                    f"refusals(entries) returned {type(got).__name__}; return a dict such as {{'invalid': 2}}."
+                )
+            got = {k: v for k, v in got.items() if v}
+            if "allowed" in got:
+                raise Incorrect("'allowed' is in your answer, but an allowed request is not a refusal: leave it out.")
+            if "denied" in got or "ok" in got:
+                raise Incorrect(
+                    "tool_call entries crept in (outcome 'ok' or 'denied'). They record what a tool did after the "
+                    "key check let the request in; count only entries whose event is 'auth'."
+                )
+            if got == expected:
+                continue
+            left_out = sorted(set(expected) - set(got))
+            if left_out:
+                raise Incorrect(
+                    f"for log {number}, refusals left out {join_words(map(repr, left_out))}. The key check refuses "
+                    "for more reasons than missing and invalid keys, and the server may add more: instead of listing "
+                    "the refusal outcomes, keep every auth outcome that is not 'allowed'."
+                )
+            raise Incorrect(
+                f"for log {number} (made fresh for this check), refusals returned {got!r}; expected {expected!r}. "
+                "Count the entries of the log you are given, one per entry."
+            )
+        empty = call(refusals, [], shown_args="[]")
         if not isinstance(empty, Mapping) or any(empty.values()):
             raise Incorrect(f"an empty log has no refusals, so refusals([]) should be {{}}, not {empty!r}.")
         return "missing, invalid and throttled, counted from the key check's own record."
