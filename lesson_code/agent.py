@@ -15,13 +15,20 @@ that is not there becomes `ServerUnreachableError`. Other tool failures still go
 the model as usual, which is what you want for "that item is not on your list".
 
 With `OPENAI_API_KEY` set the agent uses a real OpenAI model (`OPENAI_MODEL`, default
-gpt-4.1-mini; `OPENAI_BASE_URL` is honoured by the SDK's default client). Without it, it
-uses `OfflineShoppingModel`, so every learner can run the whole flow offline.
+gpt-4.1-mini; `OPENAI_BASE_URL` is honoured by the SDK's default client). Without it, or
+with `COURSE_OFFLINE=1`, it uses `OfflineShoppingModel`, so every learner can run the whole
+flow offline. A model endpoint that cannot be reached or refuses the OpenAI key becomes
+`ModelUnreachableError` or `ModelRefusedError`.
+
+Every failure a learner can act on is an `AgentRunError` whose `str()` is one line saying
+what happened and what to do, so a caller catches that one class.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 import os
 import ssl
 from collections.abc import Callable, Iterator
@@ -30,22 +37,34 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import httpx2
+import openai
 from agents import Agent, Model, RunConfig, RunContextWrapper, Runner, default_tool_error_function
 from agents.exceptions import UserError
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.mcp import MCPServer, MCPServerStreamableHttp, MCPServerStreamableHttpParams
 from mcp.shared.exceptions import MCPError
 
-from lesson_code.errors import INVALID_API_KEY, MISSING_API_KEY
-from lesson_code.offline_model import OfflineShoppingModel, parse_tool_output
+from lesson_code.errors import INVALID_API_KEY, MISSING_API_KEY, TOO_MANY_FAILED_ATTEMPTS
+from lesson_code.model_mode import OFFLINE_SWITCH, model_base_url, offline_reason
+from lesson_code.offline_model import OfflineShoppingModel
+from lesson_code.perf_startup import prepare_first_tool_call
+from lesson_code.tool_output import parse_tool_output
+
+# The first tool call imports jsonschema, whose IRI checker would build a grammar we never use (~1 s):
+# defer that grammar, and import jsonschema in the background meanwhile (lesson_code/perf_startup.py).
+prepare_first_tool_call()
 
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_QUERY",
     "INSTRUCTIONS",
     "AgentEvent",
+    "AgentRunError",
     "AgentRunResult",
     "KeyRejectedError",
+    "ModelRefusedError",
+    "ModelUnreachableError",
+    "ServerThrottledError",
     "ServerUnreachableError",
     "build_agent",
     "choose_model",
@@ -69,7 +88,17 @@ HTTP_TIMEOUT_SECONDS: Final = 10.0
 MAX_TURNS: Final = 25
 
 
-class KeyRejectedError(RuntimeError):
+class AgentRunError(RuntimeError):
+    """A run could not go on, for a reason the user can act on; `str()` is one line saying what to do.
+
+    In IPython and Jupyter it is shown as that one line, without a traceback.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class KeyRejectedError(AgentRunError):
     """The MCP server refused the API key (HTTP 401): missing, wrong, or revoked."""
 
     def __init__(self, server_message: str, *, code: int | None = None) -> None:
@@ -78,12 +107,47 @@ class KeyRejectedError(RuntimeError):
         self.code = code
 
 
-class ServerUnreachableError(RuntimeError):
+class ServerThrottledError(AgentRunError):
+    """The MCP server refuses this address for a while (HTTP 429) after too many failed attempts."""
+
+    def __init__(self, server_message: str) -> None:
+        super().__init__(f"the MCP server refused the request (429): {server_message} Use a valid key, or wait.")
+        self.server_message = server_message
+
+
+class ServerUnreachableError(AgentRunError):
     """No MCP server answered at the URL (connection refused, unknown host, timeout)."""
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"could not reach the MCP server at {url}: {reason} — is it running?")
         self.url = url
+        self.reason = reason
+
+
+_OFFLINE_HINT: Final = f"or set {OFFLINE_SWITCH}=1 to use the offline stand-in model, and restart"
+
+
+class ModelUnreachableError(AgentRunError):
+    """The model endpoint (OpenAI, or `OPENAI_BASE_URL`) did not answer: no network, a wrong URL, a timeout."""
+
+    def __init__(self, base_url: str, reason: str) -> None:
+        super().__init__(
+            f"could not reach the model endpoint {base_url} ({reason}): check the network or OPENAI_BASE_URL, "
+            + _OFFLINE_HINT
+        )
+        self.base_url = base_url
+        self.reason = reason
+
+
+class ModelRefusedError(AgentRunError):
+    """The model endpoint answered with an error: a wrong or expired `OPENAI_API_KEY` (401), no quota, no such model."""
+
+    def __init__(self, base_url: str, status: int, reason: str) -> None:
+        what = "refused OPENAI_API_KEY" if status in (401, 403) else "refused the request"
+        fix = "check OPENAI_API_KEY" if status in (401, 403) else "check OPENAI_MODEL and your account"
+        super().__init__(f"the model endpoint {base_url} {what} ({status}: {reason}): {fix}, " + _OFFLINE_HINT)
+        self.base_url = base_url
+        self.status = status
         self.reason = reason
 
 
@@ -143,10 +207,10 @@ def choose_model(*, model_name: str | None = None) -> tuple[Model | str, str]:
 
     A real OpenAI model when `OPENAI_API_KEY` is set; a model *name* is enough, because the
     SDK's default provider builds its `AsyncOpenAI` client with `OPENAI_BASE_URL` when set.
-    Otherwise the deterministic offline stand-in.
+    Otherwise, or with `COURSE_OFFLINE=1`, the deterministic offline stand-in.
     """
-    if not os.environ.get("OPENAI_API_KEY"):
-        return OfflineShoppingModel(), "offline stand-in model (no OPENAI_API_KEY)"
+    if (reason := offline_reason()) is not None:
+        return OfflineShoppingModel(), f"offline stand-in model ({reason})"
     name = model_name or os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL
     base_url = os.environ.get("OPENAI_BASE_URL")
     return name, f"OpenAI model {name}" + (f" via {base_url}" if base_url else "")
@@ -223,8 +287,9 @@ async def run_shopping_query(
 ) -> AgentRunResult:
     """Connect with `key`, run the agent on `query`, and report each step through `on_event`.
 
-    Raises `KeyRejectedError` (missing, wrong, or revoked key) or `ServerUnreachableError`,
-    each as a single exception rather than an `ExceptionGroup` or an SDK wrapper.
+    Raises an `AgentRunError`, a single exception whose message is one line, rather than an
+    `ExceptionGroup` or an SDK wrapper: `KeyRejectedError` (missing, wrong, or revoked key),
+    `ServerThrottledError`, `ServerUnreachableError`, `ModelUnreachableError` or `ModelRefusedError`.
     """
     if model is None:
         model, description = choose_model()
@@ -233,14 +298,15 @@ async def run_shopping_query(
     emit = on_event or _ignore
     tool_calls: list[tuple[str, dict[str, Any]]] = []
     tool_names: dict[str, str] = {}
+    reporting = _RUN_REPORTS_MODEL_ERRORS.set(True)
     try:
         async with connect_shopping_server(url, key, ca_file=ca_file) as server:
             run = Runner.run_streamed(
                 build_agent(server, model),
                 query,
                 max_turns=MAX_TURNS,
-                # Traces are exported with OPENAI_API_KEY; without one, don't try (or warn).
-                run_config=RunConfig(tracing_disabled=not os.environ.get("OPENAI_API_KEY")),
+                # Traces are exported with OPENAI_API_KEY to OpenAI; offline, don't try (or warn).
+                run_config=RunConfig(tracing_disabled=offline_reason() is not None),
             )
             async for event in run.stream_events():
                 if event.type != "run_item_stream_event":
@@ -259,15 +325,30 @@ async def run_shopping_query(
         if translated is None:
             raise
         raise translated from None
+    finally:
+        _RUN_REPORTS_MODEL_ERRORS.reset(reporting)
     emit(AgentEvent("answer", None, answer))
     return AgentRunResult(answer=answer, tool_calls=tool_calls, model_description=description)
 
 
-# --- Turning SDK errors into the two errors a learner can act on ---------------------
+# --- Turning SDK errors into one-line errors a learner can act on --------------------
+
+# True while run_shopping_query runs (context variables follow the SDK's tasks). The model
+# classes log "Error streaming response" before re-raising; the run reports the same error as
+# one line, so that log record is dropped inside a run and kept everywhere else.
+_RUN_REPORTS_MODEL_ERRORS: contextvars.ContextVar[bool] = contextvars.ContextVar("run_reports_model_errors")
 
 
-def _translate(error: BaseException, url: str) -> Exception | None:
-    """`KeyRejectedError` or `ServerUnreachableError` for `error`, or None to re-raise it."""
+class _DropModelErrorsReportedByTheRun(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_RUN_REPORTS_MODEL_ERRORS.get(False) and record.levelno >= logging.ERROR)
+
+
+logging.getLogger("openai.agents").addFilter(_DropModelErrorsReportedByTheRun())
+
+
+def _translate(error: BaseException, url: str) -> AgentRunError | None:
+    """The `AgentRunError` for `error`, or None to re-raise it as it is."""
     causes = list(_causes(error))
     for cause in causes:
         if isinstance(cause, KeyRejectedError):
@@ -275,6 +356,10 @@ def _translate(error: BaseException, url: str) -> Exception | None:
             return KeyRejectedError(cause.server_message, code=cause.code)
         if (rejected := _key_rejection(cause)) is not None:
             return rejected
+        if isinstance(cause, MCPError) and cause.code == TOO_MANY_FAILED_ATTEMPTS:
+            return ServerThrottledError(cause.message)
+        if (model_error := _model_failure(cause)) is not None:
+            return model_error
     for cause in causes:
         if (reason := _unreachable_reason(cause)) is not None:
             if url.startswith("https://") and reason.startswith("the connection failed"):
@@ -304,20 +389,35 @@ def _key_rejection(error: BaseException) -> KeyRejectedError | None:
     """A `KeyRejectedError` if `error` is the server refusing authentication.
 
     The MCP client keeps the JSON-RPC error from the 401 body but drops the status, so we
-    recognise our server's auth codes, or any server's message that starts "Unauthorized".
+    recognise the error by its type and our server's auth codes (`lesson_code.errors`).
     """
-    if not isinstance(error, MCPError):
-        return None
-    if error.code in AUTH_ERROR_CODES or error.message.startswith("Unauthorized"):
+    if isinstance(error, MCPError) and error.code in AUTH_ERROR_CODES:
         return KeyRejectedError(error.message, code=error.code)
     return None
+
+
+def _model_failure(error: BaseException) -> AgentRunError | None:
+    """`ModelUnreachableError` or `ModelRefusedError` for the OpenAI client's own error types."""
+    base_url = model_base_url()
+    if isinstance(error, openai.APITimeoutError):
+        return ModelUnreachableError(base_url, "timed out")
+    if isinstance(error, openai.APIConnectionError):
+        return ModelUnreachableError(base_url, "no connection")
+    if isinstance(error, openai.APIStatusError):
+        return ModelRefusedError(base_url, error.status_code, _api_error_reason(error))
+    return None
+
+
+def _api_error_reason(error: openai.APIStatusError) -> str:
+    """The endpoint's own short reason (e.g. "invalid_api_key"), never the message, which may echo the key."""
+    return str(error.code or error.type or error.response.reason_phrase or "error")
 
 
 def _unreachable_reason(error: BaseException) -> str | None:
     """Why the server could not be reached, if that is what `error` says.
 
-    The Agents SDK replaces transport errors with a `UserError` and deliberately drops the
-    cause (it may hold the URL's credentials), so its message is all there is to go on.
+    The Agents SDK replaces MCP transport errors with a `UserError` and deliberately drops the
+    cause (it may hold the URL's credentials), so for those its message is all there is to go on.
     """
     if isinstance(error, ConnectionError):
         return "the connection was refused"

@@ -289,7 +289,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run_demo(url: str, key: str | None, query: str, ca_file: str | None = None) -> int:
-    from lesson_code.agent import AgentEvent, KeyRejectedError, ServerUnreachableError, run_shopping_query
+    from lesson_code.agent import AgentEvent, AgentRunError, run_shopping_query
 
     def show(event: AgentEvent) -> None:
         if event.kind != "answer":  # the answer is printed below, with the model's name
@@ -298,7 +298,7 @@ def _run_demo(url: str, key: str | None, query: str, ca_file: str | None = None)
     print(f"You: {query}")
     try:
         result = asyncio.run(run_shopping_query(url, key, query, on_event=show, ca_file=ca_file))
-    except (KeyRejectedError, ServerUnreachableError) as exc:
+    except AgentRunError as exc:
         raise CliError(str(exc)) from None
     print(f"Model: {result.model_description}")
     print(f"Assistant: {result.answer}")

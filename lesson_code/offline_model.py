@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,12 +35,13 @@ from agents.testing import ModelStep, ScriptedModel, assistant_message, function
 from agents.tool import Tool
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
+from lesson_code.tool_output import parse_tool_output
+
 __all__ = [
     "ANSWER_MARKER",
     "OFFLINE_GRAMMAR_HELP",
     "OfflineShoppingModel",
     "PlannedCall",
-    "parse_tool_output",
     "plan_from_text",
 ]
 
@@ -113,25 +114,6 @@ def plan_from_text(text: str) -> list[PlannedCall]:
     """
     plan, not_understood = _parse_request(text)
     return [] if not_understood else plan
-
-
-def parse_tool_output(output: Any) -> Any:
-    """The value a tool returned, from the shapes the Agents SDK uses for tool output.
-
-    Accepts a plain string, a `{"type": "text"|"input_text", "text": ...}` part, or a list of
-    parts (MCP sends one text part per element when a tool returns a list). Each text that is
-    JSON is decoded; other text is kept as a string. A list of parts becomes a list of values.
-    """
-    if isinstance(output, str):
-        return _json_or_text(output)
-    if isinstance(output, dict):
-        return _json_or_text(str(output.get("text", "")))
-    if isinstance(output, Sequence):
-        values = [parse_tool_output(part) for part in output]
-        if len(values) == 1:
-            return values[0]
-        return values
-    return output
 
 
 class OfflineShoppingModel(Model):
@@ -222,16 +204,19 @@ class _Conversation:
         conversation = cls()
         calls: dict[str, PlannedCall] = {}
         for raw in input:
-            item = raw if isinstance(raw, dict) else raw.model_dump()
+            # Input items are a union of many TypedDicts (or models); read them as plain dicts.
+            item: dict[str, Any] = dict(raw) if isinstance(raw, dict) else raw.model_dump()
             if item.get("role") == "user":
                 # A new request: earlier tool calls answered an earlier request.
                 conversation.request, conversation.done = _message_text(item.get("content")), []
             elif item.get("type") == "function_call":
                 conversation.calls_so_far += 1
-                arguments = _json_or_text(item.get("arguments") or "{}")
-                calls[item["call_id"]] = PlannedCall(item["name"], arguments if isinstance(arguments, dict) else {})
+                arguments = _json_or_text(str(item.get("arguments") or "{}"))
+                calls[str(item["call_id"])] = PlannedCall(
+                    str(item["name"]), arguments if isinstance(arguments, dict) else {}
+                )
             elif item.get("type") == "function_call_output" and item.get("call_id") in calls:
-                conversation.done.append((calls[item["call_id"]], item.get("output")))
+                conversation.done.append((calls[str(item["call_id"])], item.get("output")))
         return conversation
 
 
@@ -350,7 +335,7 @@ def _summary(done: list[tuple[PlannedCall, Any]], remaining: list[PlannedCall], 
 def _result_sentence(step: PlannedCall, output: Any) -> str:
     if _is_error(output):
         return f"The call {step} failed: {_short(_output_text(output))}"
-    value = _unwrap(parse_tool_output(output))
+    value = parse_tool_output(output)
     if step.tool == "remove_item":
         amount = step.arguments.get("quantity")
         what = step.arguments.get("name") if amount is None else _quantity_name(amount, step.arguments.get("name"))
@@ -363,7 +348,7 @@ def _result_sentence(step: PlannedCall, output: Any) -> str:
     if step.tool == "place_order":
         return _order_sentence(value, output)
     if step.tool == "list_orders":
-        orders = value.get("orders", [value]) if isinstance(value, dict) else value
+        orders = value.get("orders") if isinstance(value, dict) else None
         if isinstance(orders, list):
             if not orders:
                 return "You have no orders yet."
@@ -372,8 +357,6 @@ def _result_sentence(step: PlannedCall, output: Any) -> str:
 
 
 def _order_sentence(value: Any, output: Any) -> str:
-    if isinstance(value, dict) and isinstance(value.get("order"), dict):
-        value = value["order"]
     if isinstance(value, dict) and _order_id(value):
         return f"Placed order {_order_phrase(value)}."
     return f"Placed the order; the server said: {_short(_output_text(output))}"
@@ -387,31 +370,25 @@ def _order_phrase(order: Any) -> str:
 
 
 def _order_id(order: dict[str, Any]) -> str | None:
-    for key in ("order_id", "id", "orderId", "order_number"):
-        if order.get(key) not in (None, ""):
-            return str(order[key])
-    return None
+    order_id = order.get("order_id")
+    return str(order_id) if order_id not in (None, "") else None
 
 
 def _items_phrase(value: Any) -> str | None:
-    """ "2 × apples, 1 × bread and 1 × milk" from the common list shapes; "" when empty."""
+    """ "2 × apples, 1 × bread and 1 × milk" from `{"items": [...]}` or a list of items; "" when empty.
+
+    The shapes are the shopping server's own (`lesson_code.store.Item`); None for anything else.
+    """
     if isinstance(value, dict) and "items" in value:
         value = value["items"]
-    if isinstance(value, dict) and ("name" in value or "item" in value):
-        value = [value]  # a one-element list arrives as a single MCP text part
-    if isinstance(value, dict) and all(isinstance(qty, int | float) for qty in value.values()):
-        return _join([_quantity_name(qty, name) for name, qty in value.items()])
-    if isinstance(value, list):
-        phrases = []
-        for entry in value:
-            if isinstance(entry, str):
-                phrases.append(entry)
-            elif isinstance(entry, dict) and (name := entry.get("name") or entry.get("item")):
-                phrases.append(_quantity_name(entry.get("quantity", entry.get("qty", 1)), name))
-            else:
-                return None
-        return _join(phrases)
-    return None
+    if not isinstance(value, list):
+        return None
+    phrases = []
+    for entry in value:
+        if not (isinstance(entry, dict) and entry.get("name")):
+            return None
+        phrases.append(_quantity_name(entry.get("quantity", 1), entry["name"]))
+    return _join(phrases)
 
 
 def _human(step: PlannedCall) -> str:
@@ -440,13 +417,6 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _unwrap(value: Any) -> Any:
-    """Undo the `{"result": ...}` wrapper MCP uses for structured non-object results."""
-    if isinstance(value, dict) and set(value) == {"result"}:
-        return value["result"]
-    return value
 
 
 def _output_text(output: Any) -> str:

@@ -1,41 +1,51 @@
 """End-to-end tests for the shopping agent against a real MCP server over HTTP.
 
-The server here is a deliberately tiny stand-in (five tools over a dict, behind a pure-ASGI
-API-key check that answers like the lesson's server: HTTP 401 with a JSON-RPC error body),
-so these tests pin down the client's behaviour on their own: the calls the agent makes, the
-events it reports, and the single, readable exception a refused or absent server produces.
+The server here is a deliberately tiny stand-in (five tools over a dict that return the
+shopping server's own result shapes, behind a pure-ASGI API-key check that answers like the
+lesson's server: HTTP 401 with a JSON-RPC error body), so these tests pin down the client's
+behaviour on their own: the calls the agent makes, the events it reports, and the single,
+readable exception a refused or absent MCP server, or model endpoint, produces.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
-import threading
-import time
+import subprocess
+import sys
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from agents import RunContextWrapper
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lesson_code.agent import (
     DEFAULT_QUERY,
     AgentEvent,
+    AgentRunError,
     KeyRejectedError,
+    ModelRefusedError,
+    ModelUnreachableError,
+    ServerThrottledError,
     ServerUnreachableError,
     choose_model,
     connect_shopping_server,
     raise_on_auth_failure,
     run_shopping_query,
 )
+from lesson_code.background import BackgroundServer
 from lesson_code.offline_model import ANSWER_MARKER, OfflineShoppingModel
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
@@ -92,7 +102,7 @@ def build_app(shop: Shop) -> ASGIApp:
 
     def place_order() -> dict[str, Any]:
         """Order everything on the list."""
-        order = {"order_id": f"ord-{len(shop.orders) + 1}", "items": item_list()}
+        order = {"order_id": f"ord-{len(shop.orders) + 1}", "placed_at": "2026-01-01T00:00:00Z", "items": item_list()}
         shop.orders.append(order)
         shop.items.clear()
         return order
@@ -127,36 +137,29 @@ def build_app(shop: Shop) -> ASGIApp:
     return require_key
 
 
+_names = itertools.count()
+
+
 @pytest.fixture
 def start_shop() -> Iterator[Any]:
-    """Call it with a `Shop` to serve it on a free loopback port; stops every server at teardown."""
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+    """Call it with a `Shop` to serve it on port 0 of loopback; stops every server at teardown."""
+    running: list[BackgroundServer] = []
 
     def start(shop: Shop | None = None) -> Shop:
         shop = shop or Shop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(build_app(shop), log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 5
-        while not server.started:
-            assert time.monotonic() < deadline, "test server did not start"
-            time.sleep(0.01)
-        running.append((server, thread))
-        shop.url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+        server = BackgroundServer(build_app(shop), name=f"test-agent-{next(_names)}").start()
+        running.append(server)
+        shop.url = server.mcp_url
         return shop
 
     yield start
-    for server, thread in running:
-        server.should_exit = True
-        thread.join(timeout=5)
+    for server in running:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)
 def no_openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_MODEL", "OPENAI_BASE_URL"):
+    for name in ("OPENAI_API_KEY", "OPENAI_MODEL", "OPENAI_BASE_URL", "COURSE_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -172,7 +175,7 @@ async def test_canonical_query_end_to_end(start_shop: Any) -> None:
         ("place_order", {}),
     ]
     items = [{"name": "apples", "quantity": 2}, {"name": "bread", "quantity": 1}, {"name": "milk", "quantity": 1}]
-    assert shop.orders == [{"order_id": "ord-1", "items": items}]
+    assert shop.orders == [{"order_id": "ord-1", "placed_at": "2026-01-01T00:00:00Z", "items": items}]
     assert result.model_description == "offline stand-in model (no OPENAI_API_KEY)"
     assert result.answer.startswith(ANSWER_MARKER)
     assert "Placed order ord-1 for 2 × apples, 1 × bread and 1 × milk." in result.answer
@@ -290,6 +293,126 @@ def test_raise_on_auth_failure_only_raises_for_auth_errors() -> None:
     context = RunContextWrapper(context=None)
     with pytest.raises(KeyRejectedError, match="revoked"):
         raise_on_auth_failure(context, MCPError(-32011, "Unauthorized: key revoked"))
-    with pytest.raises(KeyRejectedError):
-        raise_on_auth_failure(context, MCPError(-32603, "Unauthorized: another server's wording"))
+    with pytest.raises(KeyRejectedError, match="missing"):
+        raise_on_auth_failure(context, MCPError(-32010, "Unauthorized: missing API key"))
+    # Classified by type and code, not by wording: an ordinary error that says "Unauthorized" is the model's.
+    assert raise_on_auth_failure(context, MCPError(-32603, "Unauthorized: a tool's own text")).startswith(
+        "An error occurred"
+    )
     assert raise_on_auth_failure(context, MCPError(-32603, "boom")).startswith("An error occurred")
+
+
+def test_every_one_line_failure_shares_one_base_class() -> None:
+    for error_type in (
+        KeyRejectedError,
+        ServerThrottledError,
+        ServerUnreachableError,
+        ModelUnreachableError,
+        ModelRefusedError,
+    ):
+        assert issubclass(error_type, AgentRunError)
+    error = ModelUnreachableError("http://127.0.0.1:9/v1", "no connection")
+    assert error._render_traceback_() == [f"ModelUnreachableError: {error}"]  # what IPython shows: one line
+
+
+# --- The model endpoint: unreachable or refusing the OpenAI key ------------------------------------
+
+
+def _model_401_app() -> Starlette:
+    """An OpenAI-compatible endpoint that refuses every key, as api.openai.com does (and echoes part of it)."""
+
+    async def refuse(request: Request) -> JSONResponse:
+        body = {"error": {"message": "Incorrect API key provided: sk-te***st.", "type": "invalid_request_error"}}
+        body["error"]["code"] = "invalid_api_key"
+        return JSONResponse(body, status_code=401)
+
+    return Starlette(routes=[Route("/{path:path}", refuse, methods=["GET", "POST"])])
+
+
+@pytest.fixture
+def refusing_model_endpoint() -> Iterator[str]:
+    with BackgroundServer(_model_401_app(), name=f"test-agent-model-401-{next(_names)}") as server:
+        yield server.url + "/v1"
+
+
+@pytest.fixture
+def closed_model_endpoint() -> Iterator[str]:
+    with socket.socket() as sock:  # bound but not listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+def _assert_one_line(error: BaseException) -> None:
+    assert "\n" not in str(error)
+    assert error.__cause__ is None and error.__suppress_context__
+    printed = "".join(traceback.format_exception(error))
+    assert "APIConnectionError" not in printed and "AuthenticationError" not in printed
+
+
+async def test_an_unreachable_model_endpoint_is_one_line(
+    start_shop: Any, closed_model_endpoint: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    shop = start_shop()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", closed_model_endpoint)
+    with pytest.raises(ModelUnreachableError) as caught:
+        await run_shopping_query(shop.url, GOOD_KEY, "show my list")
+
+    message = str(caught.value)
+    assert message.startswith(f"could not reach the model endpoint {closed_model_endpoint} (no connection)")
+    assert message.endswith("or set COURSE_OFFLINE=1 to use the offline stand-in model, and restart")
+    _assert_one_line(caught.value)
+    assert capfd.readouterr().err == ""  # the SDK's own "Error streaming response" log line is not added
+
+
+async def test_a_model_endpoint_refusing_the_openai_key_is_one_line(
+    start_shop: Any, refusing_model_endpoint: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    shop = start_shop()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", refusing_model_endpoint)
+    with pytest.raises(ModelRefusedError) as caught:
+        await run_shopping_query(shop.url, GOOD_KEY, "show my list")
+
+    assert str(caught.value) == (
+        f"the model endpoint {refusing_model_endpoint} refused OPENAI_API_KEY (401: invalid_api_key): "
+        "check OPENAI_API_KEY, or set COURSE_OFFLINE=1 to use the offline stand-in model, and restart"
+    )
+    assert caught.value.status == 401
+    assert "sk-te" not in str(caught.value)  # the endpoint's message echoes part of the key; ours does not
+    _assert_one_line(caught.value)
+    assert capfd.readouterr().err == ""
+
+
+async def test_course_offline_wins_over_an_openai_key(
+    start_shop: Any, closed_model_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = start_shop()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", closed_model_endpoint)
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    result = await run_shopping_query(shop.url, GOOD_KEY, "show my list")
+    assert result.model_description == "offline stand-in model (COURSE_OFFLINE=1)"
+    assert result.answer == f"{ANSWER_MARKER}Your list is empty."
+
+
+def _demo(env_changes: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("OPENAI_MODEL", "COURSE_OFFLINE")}
+    env.update(env_changes, OPENAI_AGENTS_DISABLE_TRACING="1")
+    command = [sys.executable, "-m", "lesson_code", "demo", "--query", "show my list"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=90, check=False)
+
+
+@pytest.mark.parametrize("endpoint", ["closed", "refusing"])
+def test_the_cli_demo_reports_a_failing_model_endpoint_in_one_line(
+    endpoint: str, closed_model_endpoint: str, refusing_model_endpoint: str
+) -> None:
+    base_url = closed_model_endpoint if endpoint == "closed" else refusing_model_endpoint
+    finished = _demo({"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": base_url})
+
+    assert finished.returncode == 1, finished.stdout + finished.stderr
+    assert "Traceback" not in finished.stderr
+    lines = finished.stderr.strip().splitlines()
+    expected = "could not reach the model endpoint" if endpoint == "closed" else "refused OPENAI_API_KEY (401"
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], finished.stderr
+    assert "COURSE_OFFLINE=1" in lines[0]

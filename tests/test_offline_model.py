@@ -1,20 +1,23 @@
 """Tests for the offline stand-in model: the grammar, the turn-by-turn decisions, the answer.
 
-The model is driven by the real Agents SDK `Runner` with local function tools shaped like
-the shopping server's, so these tests need no MCP server and no network.
+The model is driven by the real Agents SDK `Runner` with local function tools over the
+course's real `ShoppingStore`, returning exactly what the shopping server's tools return
+(`lesson_code.shopping_server`), so these tests need no MCP server and no network, and the
+model is never tested against result shapes the server does not send.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-from agents import Agent, FunctionTool, Runner, function_tool
+from agents import Agent, Runner, Tool, function_tool
 from agents.items import ToolCallItem
 
 from lesson_code.offline_model import (
@@ -22,9 +25,10 @@ from lesson_code.offline_model import (
     OFFLINE_GRAMMAR_HELP,
     OfflineShoppingModel,
     PlannedCall,
-    parse_tool_output,
     plan_from_text,
 )
+from lesson_code.store import ShoppingStore
+from lesson_code.tool_output import parse_tool_output
 
 pytestmark = pytest.mark.anyio
 
@@ -83,7 +87,7 @@ def test_planned_call_prints_like_a_call() -> None:
 @pytest.mark.parametrize(
     ("output", "value"),
     [
-        ('{"items": {"milk": 1}}', {"items": {"milk": 1}}),
+        ('{"items": [{"name": "milk", "quantity": 1}]}', {"items": [{"name": "milk", "quantity": 1}]}),
         ([{"type": "input_text", "text": '{"a": 1}'}], {"a": 1}),
         ({"type": "text", "text": "plain words"}, "plain words"),
         ([{"type": "text", "text": "1"}, {"type": "text", "text": "2"}], [1, 2]),
@@ -95,16 +99,19 @@ def test_parse_tool_output(output: Any, value: Any) -> None:
 
 
 class FakeShop:
-    """Local tools with the shopping server's names and JSON results; records every call."""
+    """Local tools with the shopping server's names, over a real `ShoppingStore`; records every call.
 
-    def __init__(self, *, fail: str | None = None) -> None:
-        self.items: dict[str, int] = {}
-        self.orders: list[dict[str, Any]] = []
+    Each tool returns what the server's tool of that name returns: an item for add/remove,
+    `{"items": [...]}`, an order, and `{"orders": [...]}`.
+    """
+
+    def __init__(self, folder: Path, *, fail: str | None = None) -> None:
+        self.store = ShoppingStore(folder / "shop.sqlite3")
         self.calls: list[str] = []
         self.fail = fail
 
-    def tools(self, names: set[str] | None = None) -> list[FunctionTool]:
-        shop = self
+    def tools(self, names: set[str] | None = None) -> list[Tool]:
+        shop, store = self, self.store
 
         def record(name: str) -> None:
             shop.calls.append(name)
@@ -115,82 +122,81 @@ class FakeShop:
         def add_item(name: str, quantity: int = 1) -> str:
             """Add an item to the list."""
             record("add_item")
-            shop.items[name] = shop.items.get(name, 0) + quantity
-            return json.dumps({"items": shop.items})
+            return json.dumps(store.add_item(name, quantity))
 
         @function_tool
         def remove_item(name: str, quantity: int | None = None) -> str:
             """Remove an item from the list."""
             record("remove_item")
-            shop.items.pop(name, None)
-            return json.dumps({"items": shop.items})
+            return json.dumps(store.remove_item(name, quantity))
 
         @function_tool
         def list_items() -> str:
             """Show the list."""
             record("list_items")
-            return json.dumps({"items": shop.items})
+            return json.dumps({"items": store.list_items()})
 
         @function_tool
         def place_order() -> str:
             """Order everything on the list."""
             record("place_order")
-            order = {"order_id": f"ord-{len(shop.orders) + 1}", "items": dict(shop.items)}
-            shop.orders.append(order)
-            shop.items.clear()
-            return json.dumps(order)
+            return json.dumps(store.place_order())
 
         @function_tool
         def list_orders() -> str:
             """Show past orders."""
             record("list_orders")
-            return json.dumps({"orders": shop.orders})
+            return json.dumps({"orders": store.list_orders()})
 
         tools = [add_item, remove_item, list_items, place_order, list_orders]
         return [tool for tool in tools if names is None or tool.name in names]
+
+    def only_order_id(self) -> str:
+        (order,) = self.store.list_orders()
+        return order["order_id"]
 
 
 def agent_for(shop: FakeShop, names: set[str] | None = None) -> Agent:
     return Agent(name="shop", model=OfflineShoppingModel(), tools=shop.tools(names))
 
 
-async def test_canonical_query_runs_every_step_and_answers_from_results() -> None:
-    shop = FakeShop()
+async def test_canonical_query_runs_every_step_and_answers_from_results(tmp_path: Path) -> None:
+    shop = FakeShop(tmp_path)
     result = await Runner.run(agent_for(shop), CANONICAL)
     assert shop.calls == ["add_item", "add_item", "add_item", "list_items", "place_order"]
     answer = result.final_output
     assert answer.startswith(ANSWER_MARKER)
     assert "Your list: 2 × apples, 1 × bread and 1 × milk." in answer
-    assert "Placed order ord-1 for 2 × apples, 1 × bread and 1 × milk." in answer
-    call_ids = [item.raw_item.call_id for item in result.new_items if isinstance(item, ToolCallItem)]
+    assert f"Placed order {shop.only_order_id()} for 2 × apples, 1 × bread and 1 × milk." in answer
+    call_ids = [item.call_id for item in result.new_items if isinstance(item, ToolCallItem)]
     assert call_ids == ["call_1", "call_2", "call_3", "call_4", "call_5"]
 
 
-async def test_streamed_run_matches_the_plain_run() -> None:
-    shop = FakeShop()
+async def test_streamed_run_matches_the_plain_run(tmp_path: Path) -> None:
+    shop = FakeShop(tmp_path)
     run = Runner.run_streamed(agent_for(shop), "add milk, then show my orders")
     names = [event.name async for event in run.stream_events() if event.type == "run_item_stream_event"]
     assert names == ["tool_called", "tool_output", "tool_called", "tool_output", "message_output_created"]
     assert run.final_output == f"{ANSWER_MARKER}Added 1 × milk to your list. You have no orders yet."
 
 
-async def test_unknown_text_explains_the_grammar_and_calls_nothing() -> None:
-    shop = FakeShop()
+async def test_unknown_text_explains_the_grammar_and_calls_nothing(tmp_path: Path) -> None:
+    shop = FakeShop(tmp_path)
     result = await Runner.run(agent_for(shop), "show my list, then dance")
     assert shop.calls == []
     assert result.final_output == f"{ANSWER_MARKER}I did not understand 'dance'. {OFFLINE_GRAMMAR_HELP}"
 
 
-async def test_missing_tool_is_reported_instead_of_called() -> None:
-    shop = FakeShop()
+async def test_missing_tool_is_reported_instead_of_called(tmp_path: Path) -> None:
+    shop = FakeShop(tmp_path)
     result = await Runner.run(agent_for(shop, {"list_items", "list_orders"}), CANONICAL)
     assert shop.calls == []
     assert "does not offer add_item and place_order" in result.final_output
     assert "it offers: list_items, list_orders" in result.final_output
 
 
-async def test_a_failed_step_stops_the_plan() -> None:
-    shop = FakeShop(fail="list_items")
+async def test_a_failed_step_stops_the_plan(tmp_path: Path) -> None:
+    shop = FakeShop(tmp_path, fail="list_items")
     result = await Runner.run(agent_for(shop), CANONICAL)
     assert shop.calls == ["add_item", "add_item", "add_item", "list_items"]
     answer = result.final_output
@@ -198,11 +204,23 @@ async def test_a_failed_step_stops_the_plan() -> None:
     assert answer.endswith("I stopped there and did not place the order.")
 
 
-async def test_a_second_request_in_the_same_conversation_gets_fresh_call_ids() -> None:
-    shop = FakeShop()
+async def test_a_second_request_in_the_same_conversation_gets_fresh_call_ids(tmp_path: Path) -> None:
+    shop = FakeShop(tmp_path)
     agent = agent_for(shop)
     first = await Runner.run(agent, "add milk")
     second = await Runner.run(agent, [*first.to_input_list(), {"role": "user", "content": "place the order"}])
-    call_ids = [item.raw_item.call_id for item in second.new_items if isinstance(item, ToolCallItem)]
+    call_ids = [item.call_id for item in second.new_items if isinstance(item, ToolCallItem)]
     assert call_ids == ["call_2"]
-    assert second.final_output == f"{ANSWER_MARKER}Placed order ord-1 for 1 × milk."
+    assert second.final_output == f"{ANSWER_MARKER}Placed order {shop.only_order_id()} for 1 × milk."
+
+
+async def test_every_tool_result_shape_of_the_server_reads_back_in_the_answer(tmp_path: Path) -> None:
+    shop = FakeShop(tmp_path)
+    request = "add 2 apples and 3 pears, remove 1 apples, show my list, place the order, then show my orders"
+    result = await Runner.run(agent_for(shop), request)
+    order_id = shop.only_order_id()
+    assert result.final_output == (
+        f"{ANSWER_MARKER}Added 2 × apples and 3 × pears to your list. Removed 1 × apples from your list. "
+        f"Your list: 1 × apples and 3 × pears. Placed order {order_id} for 1 × apples and 3 × pears. "
+        f"Your orders: {order_id} for 1 × apples and 3 × pears."
+    )

@@ -1,7 +1,9 @@
 """The doctor cell of lesson 00: is this machine ready for the course?
 
 `rows()` returns the checks as data (tested); `report()` shows them as a small
-table followed by a one-line verdict.
+table followed by a one-line verdict. The agent row says which model the agent lessons
+will use and why; with `OPENAI_API_KEY` set it asks the model endpoint once, with a short
+timeout, so that no network or a stale key shows up here and not as a failure in lesson 05.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from importlib import metadata
 
 from lesson_code.background import free_port
 from lesson_code.exercises.core import show_table
+from lesson_code.model_mode import OFFLINE_SWITCH, PROBE_TIMEOUT_SECONDS, offline_reason, probe_model_endpoint
 
 #: The packages the course needs, with the oldest version it was tested with.
 PACKAGES: dict[str, str] = {
@@ -77,11 +80,26 @@ def port_row(host: str = "127.0.0.1") -> Row:
     return Row("Free port", True, f"port {port} on {host} is free for the lesson servers")
 
 
-def agent_row(environ: Mapping[str, str] | None = None) -> Row:
+def agent_row(environ: Mapping[str, str] | None = None, *, timeout: float = PROBE_TIMEOUT_SECONDS) -> Row:
+    """Which model the agent lessons will use, and why; online, whether the endpoint answers."""
     env = os.environ if environ is None else environ
-    if env.get("OPENAI_API_KEY", "").strip():
-        return Row("Agent", True, "online: OPENAI_API_KEY is set, so the agent lessons call the OpenAI API")
-    return Row("Agent", True, "offline: OPENAI_API_KEY is not set, so the agent lessons use a scripted stand-in model")
+    reason = offline_reason(env)
+    if reason == f"{OFFLINE_SWITCH}=1":
+        return Row(
+            "Agent", True, f"offline: {OFFLINE_SWITCH}=1 is set, so the agent lessons use a scripted stand-in model"
+        )
+    if reason is not None:
+        return Row(
+            "Agent", True, "offline: OPENAI_API_KEY is not set, so the agent lessons use a scripted stand-in model"
+        )
+    problem = probe_model_endpoint(env, timeout=timeout)
+    if problem is None:
+        return Row("Agent", True, "online: OPENAI_API_KEY is set and the model endpoint accepts it")
+    return Row(
+        "Agent",
+        False,
+        f"online, but {problem}: fix the key or network, or set {OFFLINE_SWITCH}=1 to work offline, and restart",
+    )
 
 
 def rows(environ: Mapping[str, str] | None = None) -> list[Row]:
