@@ -1,0 +1,135 @@
+"""The learner's setup, without make: a fresh venv, `pip install -r requirements.txt`, and every notebook runs.
+
+Why this test exists: the README promises that three plain commands (`python -m venv`,
+`pip install -r requirements.txt`, `jupyter lab`) give a working course on any OS. This test
+does exactly that in a temporary copy of the project (so the checkout is not touched) and then
+executes every learner notebook in `notebooks/` with a kernel from that venv, and checks that
+`jupyter lab --version` runs there. pip's cache (and the machine's local wheel mirror) keeps the
+install quick; nothing is skipped: a missing package or tool fails the test with pip's or the
+notebook's own message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# What a fresh clone does not have (or what the test must not copy): environments, caches, build output.
+NOT_COPIED = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    ".tools",
+    "*.egg-info",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    ".ipynb_checkpoints",
+    "screenshots",
+    ".course-data",
+    ".artifacts",
+    "*.sqlite3*",
+)
+PROBE = "kernel_probe_setup.ipynb"
+
+
+def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    finished = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    assert finished.returncode == 0, (
+        f"`{' '.join(command)}` failed with exit status {finished.returncode}:\n{finished.stdout}\n{finished.stderr}"
+    )
+    return finished
+
+
+def _clean_env(venv: Path, home: Path) -> dict[str, str]:
+    """The environment a learner's shell would have after activating the venv: no course keys, no other venv."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OPENAI_", "JUPYTER", "PYTHON", "COURSE_", "MCP_")) and key != "VIRTUAL_ENV"
+    }
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(venv)
+    # Kernel specs, config and runtime files from this temporary "home" only, so that a kernel
+    # registered elsewhere on the machine cannot stand in for the venv's own.
+    for name in ("JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR"):
+        env[name] = str(home / name.lower())
+    env["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+    return env
+
+
+@pytest.mark.timeout(1200)
+def test_a_fresh_venv_with_requirements_txt_runs_every_learner_notebook(tmp_path: Path) -> None:
+    started = time.monotonic()
+    project = tmp_path / "course"
+    shutil.copytree(ROOT, project, ignore=NOT_COPIED)
+    venv = tmp_path / "venv"
+    env = _clean_env(venv, tmp_path / "home")
+    python = str(venv / "bin" / "python")
+
+    _run([sys.executable, "-m", "venv", str(venv)], cwd=project, env=env, timeout=120)
+    _run(
+        [python, "-m", "pip", "install", "--quiet", "--no-compile", "-r", "requirements.txt"],
+        cwd=project,
+        env=env,
+        timeout=900,
+    )
+    installed = time.monotonic()
+
+    lab = _run([str(venv / "bin" / "jupyter"), "lab", "--version"], cwd=project, env=env, timeout=120)
+    assert lab.stdout.strip()[:1].isdigit(), lab.stdout
+
+    # A probe notebook proves which Python the kernel runs: the venv's, not one found elsewhere.
+    probe = nbformat.v4.new_notebook()
+    probe.cells.append(nbformat.v4.new_code_cell("import sys\nprint(sys.prefix)"))
+    probe.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(probe, project / "notebooks" / PROBE)
+
+    learner_notebooks = sorted(path.name for path in (project / "notebooks").glob("0*.ipynb"))
+    assert len(learner_notebooks) >= 7, learner_notebooks
+    out = tmp_path / "executed"
+    command = [
+        str(venv / "bin" / "jupyter"),
+        "nbconvert",
+        "--log-level",
+        "WARN",
+        "--to",
+        "notebook",
+        "--execute",
+        "--ExecutePreprocessor.timeout=300",
+        "--ExecutePreprocessor.kernel_name=python3",
+        "--output-dir",
+        str(out),
+        PROBE,
+        *learner_notebooks,
+    ]
+    _run(command, cwd=project / "notebooks", env=env, timeout=900)
+
+    executed = nbformat.read(out / PROBE, as_version=4)
+    kernel_prefix = executed.cells[0].outputs[0]["text"].strip()
+    assert Path(kernel_prefix).resolve() == venv.resolve(), f"the kernel ran {kernel_prefix}, not the fresh venv"
+
+    for name in learner_notebooks:
+        notebook = nbformat.read(out / name, as_version=4)
+        errors = [
+            f"cell {index}: {output.get('ename')}: {output.get('evalue')}"
+            for index, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" and "raises-exception" not in cell.metadata.get("tags", [])
+            for output in cell.get("outputs", [])
+            if output.get("output_type") == "error"
+        ]
+        assert not errors, f"{name} raised in the fresh venv:\n" + "\n".join(errors)
+        ran = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.get("execution_count")]
+        assert ran, f"{name}: no cell ran"
+
+    timing = {"install_s": round(installed - started, 1), "total_s": round(time.monotonic() - started, 1)}
+    print(json.dumps(timing))
