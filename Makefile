@@ -11,7 +11,14 @@ export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
 .PHONY: install install-dev lab test unit-test notebook-test browser-test lint demo bench learner-copies refresh-notebooks clean
 
+# The oldest Python the pinned packages accept (starlette, ipykernel and filelock need 3.11).
+# Checked before .venv is made, so that a too-old python3 is one line, not a failed install.
+PYTHON_MIN := 3.11
+python_ok = $(shell command -v $(PYTHON) >/dev/null 2>&1 && $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3, 11)))' 2>/dev/null)
+python_found = $(or $(shell command -v $(PYTHON) >/dev/null 2>&1 && $(PYTHON) --version 2>&1),not found)
+
 $(STAMP): requirements.txt pyproject.toml
+	$(if $(filter 1,$(python_ok)),,$(error The course needs Python $(PYTHON_MIN) or newer, and $(PYTHON) is $(python_found): install a newer Python and run make lab PYTHON=python3.12 (or its path)))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
