@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
+from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp
 
 from lesson_code.app import MAX_REQUEST_BODY_BYTES, transport_security_for
@@ -45,7 +46,10 @@ def create_sdk_bearer_app(
     store = ShoppingStore(db_path)
     # Our keys are not OAuth tokens issued for a resource, so there is no audience to check.
     settings = AuthSettings(
-        issuer_url=base_url, resource_server_url=f"{base_url}/mcp", required_scopes=[], validate_token_resource=False
+        issuer_url=AnyHttpUrl(base_url),
+        resource_server_url=AnyHttpUrl(f"{base_url}/mcp"),
+        required_scopes=[],
+        validate_token_resource=False,
     )
     server = build_shopping_server(store, token_verifier=KeyRingTokenVerifier(keyring), auth=settings)
     app = server.streamable_http_app(

@@ -106,7 +106,8 @@ def split_cell(source: str) -> tuple[str, str, list[str], list[str]]:
     solution_blocks: list[str] = []
     placeholder_blocks: list[str] = []
     pending: list[str] | None = None  # the placeholder waiting for its solution block
-    state, indent, block = "code", "", []
+    state, indent = "code", ""
+    block: list[str] = []
     for number, line in enumerate(source.split("\n"), start=1):
         marker = _marker(line)
         where = f"line {number}"

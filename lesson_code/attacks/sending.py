@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import h11
+from anyio.abc import ByteStream
 
 from lesson_code.attacks.catalogue import Attack, AttackContext
 from lesson_code.attacks.constants import CONTINUE_WAIT_SECONDS, MAX_BODY_KEPT, SEND_CHUNK, STREAM_GRACE_SECONDS, Header
@@ -82,9 +83,13 @@ async def send_raw(
     error: str | None = None
     with anyio.move_on_after(timeout) as overall:
         try:
-            stream = await anyio.connect_tcp(
-                host, port, tls=tls, ssl_context=ssl_context, tls_standard_compatible=False
-            )
+            stream: ByteStream
+            if tls:  # tls_standard_compatible=False: a server may hang up without a TLS close_notify
+                stream = await anyio.connect_tcp(
+                    host, port, tls=True, ssl_context=ssl_context, tls_standard_compatible=False
+                )
+            else:
+                stream = await anyio.connect_tcp(host, port)
         except OSError as exc:
             return RawResponse(None, error=f"cannot connect to {host}:{port}: {exc}", complete=False)
         async with stream, anyio.create_task_group() as group:
