@@ -153,3 +153,19 @@ def test_each_replica_names_itself_and_one_stream_holds_the_cluster_log_in_time_
     ]  # fmt: skip
     assert [e["time"] for e in entries] == sorted(e["time"] for e in entries)
     assert len(read_audit_stream(redis_server.url, last=2)) == 2
+
+
+def test_a_frozen_redis_is_noticed_by_timeout_and_a_thawed_one_is_picked_up(
+    redis_server: RedisProcess, start_replicas: Callable[..., Replicas]
+) -> None:
+    """SIGSTOP keeps Redis's port open but silent: the version check's timeout, not a refused connection, notices."""
+    key, _ = RedisKeyStore(redis_server.url).create("alice")
+    [(server, state)] = start_replicas(redis_server.url, count=1, grace=1.0, check_interval=0.5)
+    redis_server.pause()
+    try:
+        _wait_for_status(server, key, 503, 15.0)
+        assert not state.sync.healthy
+    finally:
+        redis_server.resume()
+    _wait_for_status(server, key, 200, 15.0)
+    assert state.sync.healthy
