@@ -109,15 +109,16 @@ class ClientAddress(Exercise):
     def _check(self, client_address: Any) -> str:
         for peer, forwarded, expected, why in _ADDRESS_CASES:
             got = call(client_address, peer, forwarded, {FRONT})
+            shown = f"client_address({peer!r}, {forwarded!r}, {{{FRONT!r}}})"
             if not isinstance(got, str):
+                raise Incorrect(f"{shown} returned {got!r}; return a str.")
+            if got.strip() == expected and got != expected:
                 raise Incorrect(
-                    f"client_address({peer!r}, {forwarded!r}, {{{FRONT!r}}}) returned {got!r}; return a str."
+                    f"{shown} returned {got!r}, with spaces around the address: strip them, or one client "
+                    "counts as several addresses."
                 )
-            if got.strip() != expected:
-                raise Incorrect(
-                    f"client_address({peer!r}, {forwarded!r}, {{{FRONT!r}}}) returned {got!r}, expected "
-                    f"{expected!r}: {why}"
-                )
+            if got != expected:
+                raise Incorrect(f"{shown} returned {got!r}, expected {expected!r}: {why}")
         return "the forwarded address only from a trusted proxy, the entry that proxy wrote, else the peer."
 
 
