@@ -256,6 +256,8 @@ class KeyStoreGate:
 
     def __getattr__(self, name: str) -> Any:
         # Let callers reach the wrapped app's parts (ShoppingApp.store, .keyring, ...).
+        if name == "app":  # not set yet (e.g. during copy): no recursion
+            raise AttributeError(name)
         return getattr(self.app, name)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
