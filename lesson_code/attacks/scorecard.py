@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from lesson_code.attacks.catalogue import Attack
@@ -37,7 +37,9 @@ def describe_change(before: Snapshot, after: Snapshot) -> str | None:
     return ", ".join(parts) or None
 
 
-Outcome = Literal["stopped", "throttled", "got through", "wrong answer", "leaked key", "skipped", "no answer"]
+Outcome = Literal[
+    "stopped", "throttled", "got through", "wrong answer", "leaked key", "skipped", "no answer", "not in task"
+]
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ class AttackResult:
 
     @property
     def skipped(self) -> bool:
-        return self.outcome == "skipped"
+        """Not run (a key it needs was not given), or set aside as outside the task being scored."""
+        return self.outcome in ("skipped", "not in task")
 
     @property
     def mark(self) -> str:
@@ -199,6 +202,18 @@ class Scorecard:
                 counts.setdefault(result.group, (stopped, run))
         return counts
 
+    def set_aside(self, outside: Callable[[Attack], bool], reason: str) -> Scorecard:
+        """This scorecard with the attacks `outside` the task being scored marked "not in task", not counted.
+
+        For scoring an answer against what its exercise asked: lesson 03's task reads
+        only x-api-key, so attacks through `Authorization` say nothing about it.
+        """
+        results = tuple(
+            replace(r, outcome="not in task", reason=reason) if outside(r.attack) and not r.skipped else r
+            for r in self.results
+        )
+        return replace(self, results=results)
+
     def summary(self) -> str:
         """One line, e.g. '48/52 attacks stopped (3 skipped: no viewer_key given)'."""
         run = len(self.results) - len(self.skipped)
@@ -207,9 +222,13 @@ class Scorecard:
         extras = []
         if throttled:
             extras.append(f"{throttled} by the throttle")
-        if self.skipped:
-            missing = sorted({name for r in self.skipped for name in r.missing})
-            extras.append(f"{len(self.skipped)} skipped: no {', '.join(missing)} given")
+        unrun = [r for r in self.results if r.outcome == "skipped"]
+        if unrun:
+            missing = sorted({name for r in unrun for name in r.missing})
+            extras.append(f"{len(unrun)} skipped: no {', '.join(missing)} given")
+        aside = [r for r in self.results if r.outcome == "not in task"]
+        if aside:
+            extras.append(f"{len(aside)} set aside: {aside[0].reason}")
         return line + (f" ({'; '.join(extras)})" if extras else "")
 
     def table(self, *, failures_only: bool = False, width: int = 150) -> str:

@@ -17,7 +17,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lesson_code import errors
 from lesson_code.exercises.asgi_harness import (
@@ -32,7 +32,19 @@ from lesson_code.exercises.core import Exercise, Incorrect, NotAttempted, call, 
 from lesson_code.exercises.references import ReferenceApiKeyMiddleware
 from lesson_code.keys import generate_key
 
-__all__ = ["CaseOutcome", "ReferenceApiKeyMiddleware", "q1", "q2", "q3", "run_cases"]
+if TYPE_CHECKING:
+    from lesson_code.attacks.catalogue import Attack
+
+__all__ = [
+    "OUTSIDE_THE_TASK",
+    "CaseOutcome",
+    "ReferenceApiKeyMiddleware",
+    "outside_the_task",
+    "q1",
+    "q2",
+    "q3",
+    "run_cases",
+]
 
 
 # -- q1: read the key from the scope -----------------------------------------------------------
@@ -417,6 +429,15 @@ async def _battery(cls: type) -> list[CaseOutcome]:
         lambda ex: _expect_passed(ex, "a valid key sent with the header name spelled X-API-Key", _CAPITALS),
     )
     return outcomes
+
+
+#: Why lesson 04 sets some attacks aside when it scores a class written for this task.
+OUTSIDE_THE_TASK = "not part of lesson 03's task, which reads only x-api-key (Authorization comes in lesson 06)"
+
+
+def outside_the_task(attack: Attack) -> bool:
+    """Attacks through the Authorization header: lesson 03's task never asks a class to read it."""
+    return any(name.lower() == b"authorization" for name, _ in attack.headers)
 
 
 def run_cases(cls: type) -> list[CaseOutcome]:
