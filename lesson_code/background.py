@@ -30,7 +30,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from lesson_code.net import is_loopback
-from lesson_code.uvicorn_config import ConnectionLimits, uvicorn_config
+from lesson_code.uvicorn_config import ConnectionLimits, ListeningSocket, uvicorn_config
 
 
 class PortInUseError(RuntimeError):
@@ -179,7 +179,7 @@ def bind_socket(host: str, port: int, *, require_loopback: bool = False) -> sock
     # Say IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
     # listening socket's protocol is TCP, and without it every response waits ~40 ms (Nagle plus
     # the client's delayed ACK).
-    sock = socket.socket(address[0], socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = ListeningSocket(address[0], socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address[1])
@@ -195,7 +195,7 @@ def bind_socket(host: str, port: int, *, require_loopback: bool = False) -> sock
     if require_loopback and not is_loopback(bound):
         sock.close()
         raise NotLoopbackError(f"{host!r} resolved to {bound}, which is not a loopback address: use 127.0.0.1 or ::1")
-    sock.listen(128)
+    sock.listen()
     return sock
 
 

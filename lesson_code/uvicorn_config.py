@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -43,6 +44,7 @@ DEFAULT_MAX_CONNECTIONS: Final = 1000
 RESERVED_FILES: Final = 64  # the server's own files: database, audit log, keys file, stdio, event loop
 ACCEPT_BATCHES_IN_FLIGHT: Final = 4  # accepted sockets not yet counted, in units of the accept batch
 UVICORN_BACKLOG: Final = 2048
+LISTEN_BACKLOG: Final = 2048  # connections the kernel queues for us; they hold no file descriptor until accepted
 
 
 def open_file_limit() -> int | None:
@@ -56,10 +58,11 @@ def open_file_limit() -> int | None:
 
 
 def accept_batch(file_limit: int | None) -> int:
-    """How many connections the event loop accepts per wake-up (also the listen backlog).
+    """How many connections the event loop accepts per wake-up (uvicorn's `backlog`).
 
     asyncio accepts up to `backlog` sockets in one go before any of them is
-    counted, so the batch is kept small where file descriptors are few.
+    counted, so the batch is kept small where file descriptors are few. The
+    kernel's queue stays long (see `ListeningSocket`).
     """
     if file_limit is None:
         return UVICORN_BACKLOG
@@ -71,6 +74,20 @@ def safe_max_connections(file_limit: int | None) -> int | None:
     if file_limit is None:
         return None
     return file_limit - RESERVED_FILES - ACCEPT_BATCHES_IN_FLIGHT * accept_batch(file_limit)
+
+
+class ListeningSocket(socket.socket):
+    """A listening socket whose kernel queue stays `LISTEN_BACKLOG` long whatever asyncio asks for.
+
+    asyncio uses one number twice: it calls `listen(backlog)` and accepts up to
+    `backlog` sockets per wake-up. We want small batches (see `accept_batch`)
+    but a long queue: a client waiting in the kernel's queue costs the server no
+    file descriptor, while a client whose SYN is dropped retries only after 1,
+    3, 7... seconds.
+    """
+
+    def listen(self, backlog: int = LISTEN_BACKLOG) -> None:
+        super().listen(LISTEN_BACKLOG)
 
 
 @dataclass(frozen=True)
