@@ -99,17 +99,46 @@ class AuditLog:
         client = entry.get("client")
         if client is not None and len(client) > MAX_CLIENT_CHARS:
             entry["client"] = client[:MAX_CLIENT_CHARS]
+        self._append(entry)
+        return entry
+
+    def record_auth(
+        self, outcome: str, client: str, method: str, path: str, key: str | None = None, fingerprint: str | None = None
+    ) -> None:
+        """Record one decision of the key check (`key` is the key's name, never the key).
+
+        The same entry `record("auth", ...)` would write, built directly: this runs on every request.
+        """
+        if len(client) > MAX_CLIENT_CHARS:
+            client = client[:MAX_CLIENT_CHARS]
+        entry: dict[str, Any]
+        if key is None:
+            entry = {"time": self._timestamp(), "event": "auth", "outcome": outcome, "client": client}
+        else:
+            entry = {
+                "time": self._timestamp(),
+                "event": "auth",
+                "outcome": outcome,
+                "key": key,
+                "fingerprint": fingerprint,
+                "client": client,
+            }
+        entry["method"] = method
+        entry["path"] = path
+        self._append(entry)
+
+    def _append(self, entry: dict[str, Any]) -> None:
         if self.path is None:
             self._memory.append(entry)  # deque.append is atomic; no lock needed
-            return entry
-        self._buffer.append(entry)
+            return
+        buffer = self._buffer
+        buffer.append(entry)
         if self._thread is None:
             self._start()
-        elif len(self._buffer) >= self.max_buffered:
-            if len(self._buffer) >= 16 * self.max_buffered:  # the writer cannot keep up: write here, slow the caller
+        elif len(buffer) >= self.max_buffered:
+            if len(buffer) >= 16 * self.max_buffered:  # the writer cannot keep up: write here, slow the caller
                 self.flush()
             self._wake.set()
-        return entry
 
     def record_throttled(self, address: str, **fields: Any) -> None:
         """Record a throttled refusal from `address` (a throttle key), aggregated per address and window."""

@@ -251,17 +251,17 @@ class ApiKeyMiddleware:
             await response.send(send)
 
     def _record(self, scope: Scope, outcome: str, record: KeyRecord | None) -> None:
-        if self.audit is None:
+        audit = self.audit
+        if audit is None:
             return
-        host, port = _client_address(scope)
-        self.audit.record(
-            "auth",
-            outcome=outcome,
-            key=record.name if record else None,
-            fingerprint=record.fingerprint if record else None,
-            client=f"{host}:{port}",
-            method=_method(scope),
-            path=_path(scope),
+        client = scope.get("client")
+        audit.record_auth(
+            outcome,
+            f"{client[0]}:{client[1]}" if client else "unknown:0",
+            scope.get("method", "WEBSOCKET"),
+            loggable_path(scope.get("path", "")),
+            record.name if record is not None else None,
+            record.fingerprint if record is not None else None,
         )
 
     def _closing_audit_at_shutdown(self, send: Send) -> Send:
