@@ -80,8 +80,8 @@ async def run_attacks(
             await anyio.to_thread.run_sync(server.start)
         except ServerStartError as exc:
             raise ServerStartError(
-                f"{exc}. If your middleware wraps the MCP app, pass non-HTTP scopes (lifespan) straight through: "
-                "`if scope['type'] != 'http': return await self.app(scope, receive, send)`. An app can start "
+                f"{exc}. If your middleware wraps the MCP app, pass lifespan scopes straight through: "
+                "`if scope['type'] == 'lifespan': return await self.app(scope, receive, send)`. An app can start "
                 "only once: build a fresh one, or pass the URL of the server already running it."
             ) from None
         url = server.url
@@ -150,4 +150,3 @@ async def _run_one(
     return AttackResult(
         attack, outcome, reason, response.status, change, response, round(time.perf_counter() - started, 4)
     )
-

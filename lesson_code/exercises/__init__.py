@@ -10,8 +10,10 @@
     lesson02.q3.solution()               # 📖 Solution: ...
 
 One module per lesson (`lesson00` ... ), each with exercises `q1`, `q2`, ...
-The framework lives in `core`; `doctor` checks the learner's setup and
-`wire` shows MCP requests exactly as they travel over HTTP.
+The framework lives in `core` (`Exercise`, and `DictExercise` for dicts filled in
+entry by entry); the reference answers in `references`; `asgi_harness` runs a
+middleware in-process and records what it did; `doctor` checks the learner's
+setup and `wire` shows MCP requests exactly as they travel over HTTP.
 """
 
 from lesson_code.exercises.core import (

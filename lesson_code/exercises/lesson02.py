@@ -204,7 +204,10 @@ _PARSE_CASES: Final[tuple[tuple[str, list[str]], ...]] = (
 
 class ParseKeyList(Exercise):
     todo = "write parse_key_list(raw) so that it returns the keys in a comma-separated string."
-    hint_text = "Split on commas, strip each part, and keep only the parts that are not empty."
+    hint_text = (
+        "What does ' sk-mcp-a ,, sk-mcp-b, '.split(',') give you? Look at each part: which need tidying, "
+        "and which should not be keys at all?"
+    )
     solution_code = """def parse_key_list(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]"""
 

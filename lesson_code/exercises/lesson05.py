@@ -25,8 +25,8 @@ KNOWN_PARAMS: Final = frozenset(
 class MakeParams(Exercise):
     todo = 'write make_params(url, key) so that it returns the params dict, e.g. {"url": ..., "headers": ...}.'
     hint_text = (
-        "Two entries: 'url' is the url you were given, and 'headers' is a dict of HTTP headers "
-        "sent with every request. The key goes in the x-api-key header."
+        "MCPServerStreamableHttp reads a few known entries of params (url, headers, timeout, ...) and silently "
+        "ignores the rest. Which says where the server is, and which travels with every request?"
     )
     solution_code = """def make_params(url: str, key: str) -> dict:
     return {"url": url, "headers": {"x-api-key": key}}"""

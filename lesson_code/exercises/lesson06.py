@@ -71,8 +71,8 @@ _URL_CASES: Final = (
 class SafeToSendKey(Exercise):
     todo = "write safe_to_send_key(url) so that it returns True or False."
     hint_text = (
-        "Split the URL with urlsplit(url): .scheme and .hostname come back parsed and lower-cased. "
-        "https is always fine; http only when is_loopback(hostname)."
+        "Judge the parsed URL, never the text: urlsplit(url) gives .scheme and .hostname, lower-cased. Then two "
+        "questions: is the connection encrypted, and if not, does it ever leave this machine?"
     )
     solution_code = """def safe_to_send_key(url: str) -> bool:
     parts = urlsplit(url)
@@ -140,8 +140,8 @@ class RotationOrder(Exercise):
 class AllowedTools(Exercise):
     todo = "write allowed_tools(role) so that it returns the set of tool names a key with that role may call."
     hint_text = (
-        "ROLES[role] is the set of scopes the role grants; TOOL_SCOPES maps each tool to the one scope it "
-        "needs. Keep the tools whose scope is in the role's set."
+        "Two tables hold the answer: what does ROLES[role] contain, and what does TOOL_SCOPES map a tool to? "
+        "A tool is allowed when the two meet."
     )
     solution_code = """def allowed_tools(role: str) -> set[str]:
     return {tool for tool, scope in TOOL_SCOPES.items() if scope in ROLES[role]}"""
@@ -255,8 +255,8 @@ def audit_logs(seed: int | None = None, count: int = 4) -> list[list[dict[str, A
 class Refusals(Exercise):
     todo = "write refusals(entries) so that it returns a dict from outcome to count, e.g. {'invalid': 2}."
     hint_text = (
-        "Keep the entries whose 'event' is 'auth' and whose 'outcome' is not 'allowed', and count them by "
-        "outcome (a dict, or collections.Counter)."
+        "Which entries did the key check write, and which of its outcomes is not a refusal? Count the rest by "
+        "outcome, without listing the refusal outcomes yourself: the server may add new ones."
     )
     solution_code = """def refusals(entries: list[dict]) -> dict[str, int]:
     counts = {}
