@@ -276,9 +276,13 @@ def read_audit_log(path: str | Path, *, last: int | None = None) -> list[dict[st
 
     Lines are split on `\\n` only (never `str.splitlines()`, which also splits on
     U+2028, U+0085 and other characters a request may carry). A torn last line
-    (the process died mid-write) is skipped rather than fatal.
+    (the process died mid-write) is skipped rather than fatal. Entries still
+    buffered by an `AuditLog` of this process are written first.
     """
     file = Path(path)
+    for log in list(_OPEN_LOGS):  # an AuditLog in this process writing there: what it recorded is read back too
+        if log.path is not None and log.path.resolve() == file.resolve():
+            log.flush()
     if not file.exists():
         return []
     entries: list[dict[str, Any]] = []

@@ -211,3 +211,11 @@ def test_memory_mode_keeps_the_latest_entries(memory_limit: int) -> None:
         audit.record("auth", outcome="allowed", n=number)
     assert [e["n"] for e in audit.entries()] == [2, 3, 4]
     audit.close()
+
+
+def test_read_audit_log_sees_what_this_process_recorded_even_if_still_buffered(tmp_path: Path) -> None:
+    """Notebooks read the file right after their requests: the writer's timer must not make entries vanish."""
+    audit = AuditLog(tmp_path / "audit.jsonl", flush_interval=60)
+    audit.record("auth", outcome="allowed", n=1)
+    assert [e["n"] for e in read_audit_log(tmp_path / "audit.jsonl")] == [1]
+    audit.close()
