@@ -33,8 +33,8 @@ def ensure_dev_certificates(folder: str | Path, names: tuple[str, ...] = LOOPBAC
     certs = DevCertificates(base / "dev-ca.pem", base / "server.pem", base / "server-key.pem")
     if certs.ca_cert.exists() and certs.server_cert.exists() and certs.server_key.exists():
         return certs
-    base.mkdir(parents=True, exist_ok=True)
-    base.chmod(0o700)
+    if not base.is_dir():  # a folder we create is ours alone; one that exists keeps the mode its owner chose
+        base.mkdir(mode=0o700, parents=True)
     ca = trustme.CA(organization_name="MCP course development CA")
     issued = ca.issue_cert(*names)
     ca.cert_pem.write_to_path(str(certs.ca_cert))
