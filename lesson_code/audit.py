@@ -108,7 +108,13 @@ class AuditLog:
         """Record one decision of the key check (`key` is the key's name, never the key).
 
         The same entry `record("auth", ...)` would write, built directly: this runs on every request.
+        A subclass that overrides `record` (to add fields) gets its `record` called instead.
         """
+        if type(self).record is not AuditLog.record:  # a subclass adds to every entry: go through its record()
+            self.record(
+                "auth", outcome=outcome, key=key, fingerprint=fingerprint, client=client, method=method, path=path
+            )
+            return
         if len(client) > MAX_CLIENT_CHARS:
             client = client[:MAX_CLIENT_CHARS]
         entry: dict[str, Any]

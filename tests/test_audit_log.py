@@ -219,3 +219,19 @@ def test_read_audit_log_sees_what_this_process_recorded_even_if_still_buffered(t
     audit.record("auth", outcome="allowed", n=1)
     assert [e["n"] for e in read_audit_log(tmp_path / "audit.jsonl")] == [1]
     audit.close()
+
+
+def test_a_subclass_that_overrides_record_sees_the_key_checks_entries_too() -> None:
+    class Tagged(AuditLog):
+        def record(self, event, **fields):
+            return super().record(event, replica="r1", **fields)
+
+    audit = Tagged()
+    audit.record_auth("allowed", "127.0.0.1:1", "POST", "/mcp", "alice", "fp")
+    audit.record_auth("invalid", "127.0.0.1:1", "POST", "/mcp")
+    plain = AuditLog()
+    plain.record_auth("allowed", "127.0.0.1:1", "POST", "/mcp", "alice", "fp")
+    plain.record_auth("invalid", "127.0.0.1:1", "POST", "/mcp")
+    strip = [{k: v for k, v in e.items() if k not in ("time", "replica")} for e in audit.entries()]
+    assert strip == [{k: v for k, v in e.items() if k != "time"} for e in plain.entries()]
+    assert all(e["replica"] == "r1" for e in audit.entries())
