@@ -18,17 +18,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from lesson_code.keys import KeyFileError, create_key, keys_from_env, read_key_file, revoke_key, rotate_key
-from lesson_code.redis_keys import RedisKeyStore, display_url
-from lesson_code.redis_sync import DEFAULT_GRACE
 
-if TYPE_CHECKING:  # the replica pulls in the throttle and the app: only `serve` needs them
+if TYPE_CHECKING:  # importing `redis` costs about half a second: only the commands that use it pay
     from lesson_code.redis_replica import ReplicaState
 
 T = TypeVar("T")
 
+DEFAULT_GRACE: Final = 30.0  # = redis_sync.DEFAULT_GRACE (a test checks), not imported to keep `cli` light
 REDIS_URL_HELP = "the cluster's shared key store, e.g. redis://127.0.0.1:6379/0 (instead of the keys file)"
 
 
@@ -45,6 +44,8 @@ def on_store(args: argparse.Namespace, action: Callable[..., T], *params: object
     Afterwards `args.keys_file` names the store (its URL without a password), so
     the command's messages say where the change went.
     """
+    from lesson_code.redis_keys import RedisKeyStore
+
     store = RedisKeyStore(args.redis)
     methods: dict[Callable[..., Any], Callable[..., Any]] = {
         create_key: store.create,
@@ -100,6 +101,7 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
 
 def start_replica(args: argparse.Namespace, audit_path: Path) -> ReplicaState:
     """The replica's shared state for `serve --redis`: reads the key set once (or raises `KeyFileError`)."""
+    from lesson_code.redis_keys import display_url
     from lesson_code.redis_replica import ReplicaState
 
     if args.redis_grace < 0:
@@ -126,6 +128,8 @@ def start_replica(args: argparse.Namespace, audit_path: Path) -> ReplicaState:
 
 def describe_replica(state: ReplicaState) -> str:
     """One line for serve's banner (printed after the URL line, which scripts read first)."""
+    from lesson_code.redis_keys import display_url
+
     stream = ", audit stream mcp:audit" if state.audit.stream is not None else ""
     return (
         f"Replica {state.name}: keys, throttle{stream} shared through Redis at {display_url(state.redis_url)}; "
@@ -154,6 +158,7 @@ def add_audit_command(commands: Any, formatter_class: type[argparse.HelpFormatte
 def audit_command(args: argparse.Namespace) -> int:
     from lesson_code.audit import read_audit_log
     from lesson_code.redis_audit import read_audit_stream
+    from lesson_code.redis_keys import display_url
 
     if args.last is not None and args.last < 1:
         raise KeyFileError("--last must be 1 or more")
