@@ -1,9 +1,9 @@
 """Wrong answers get their specific ❌, right answers written another way get ✅ (tests/exercises_answers/).
 
-Every exercise that takes code (a function or a class) has a data module
-`tests/exercises_answers/lessonNN_qK.py` with at least two wrong answers (five
-for lesson 03's middleware) and at least one right answer written differently
-from the solution. No ❌, ✅ or ⏳ line may show a whole key.
+Every exercise has a data module `tests/exercises_answers/lessonNN_qK.py` with
+wrong answers; one that takes code (a function or a class) has at least two
+(five for lesson 03's middleware) and at least one right answer written
+differently from the solution. No ❌, ✅ or ⏳ line may show a whole key.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def _cases(kind: str) -> list[tuple[str, str, str, str, str]]:
 
 def _id(case: tuple[str, str, str, str, str]) -> str:
     return f"{case[0]}.{case[1]}: {case[2]}"
+
+
+def test_every_exercise_has_wrong_answers():
+    for cell in EXERCISE_CELLS:
+        assert (ANSWERS / f"{cell.lesson}_{cell.name}.py").exists(), f"{cell} has no answers file"
+        assert len(_answers(cell.lesson, cell.name).WRONG) >= 1, str(cell)
 
 
 def test_every_exercise_that_takes_code_has_wrong_and_right_answers():
