@@ -393,9 +393,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-auth",
         action="store_true",
-        help="serve WITHOUT authentication, for lesson 01 only; refused unless the bound address is loopback",
+        help="serve WITHOUT authentication, for lesson 01 only; refused unless the bound address is loopback "
+        "(default: off, every request needs a key)",
     )
-    serve.add_argument("--tls", action="store_true", help="serve HTTPS with a local development CA (off: plain HTTP)")
+    serve.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a local development CA (default: off, plain HTTP)"
+    )
     serve.add_argument("--tls-dir", default=".course-data/tls", help="folder for the development CA and certificate")
     serve.add_argument(
         "--allowed-host",
@@ -441,7 +444,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--url", help="an MCP endpoint (default: start a fresh secured server with a fresh key)")
     demo.add_argument("--key", help="the API key to send (default: $MCP_API_KEY, or the fresh server's key)")
     demo.add_argument("--query", help="what to ask the agent (default: a small shopping errand)")
-    demo.add_argument("--ca-file", help="trust this CA for https URLs, e.g. .course-data/tls/dev-ca.pem")
+    demo.add_argument(
+        "--ca-file",
+        help="trust this CA for https URLs, e.g. .course-data/tls/dev-ca.pem (default: the system's trust store)",
+    )
     demo.set_defaults(handler=_demo)
 
     cluster = commands.add_parser("cluster", help="Redis, N replicas and nginx in front, on this machine")
