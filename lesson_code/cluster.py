@@ -198,12 +198,17 @@ class Child:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, sig)
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """SIGTERM to the group, wait, then SIGKILL; safe to call twice."""
+    def ask_to_stop(self) -> None:
+        """SIGTERM to the group, without waiting (see `stop`)."""
         self.expected_exit = True
         if self.running:
             self.process.send_signal(signal.SIGCONT)  # a paused process cannot act on SIGTERM
             self.signal_group(signal.SIGTERM)
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM to the group, wait, then SIGKILL; safe to call twice."""
+        self.ask_to_stop()
+        if self.running:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -390,6 +395,7 @@ class LocalCluster:
         previous = self._running.pop(self.name, None)
         if previous is not None and previous is not self:
             previous.stop()
+        self.workdir.mkdir(parents=True, exist_ok=True)
         need_local_redis = self.uses_redis and self.given_redis_url is None
         self._redis_binary, self._nginx_binary = find_engines(need_redis=need_local_redis)
         if self.port == 0:
@@ -522,8 +528,13 @@ class LocalCluster:
         return [c for c in (self.nginx, *self.replicas, self.redis) if c is not None]
 
     def stop(self) -> None:
-        """Stop nginx, then the replicas, then Redis; remove the temp folder. Safe to call twice."""
-        for child in self.children():
+        """Stop nginx, then the replicas and Redis; remove the temp folder. Safe to call twice."""
+        if self.nginx is not None:
+            self.nginx.stop()  # first: no new requests, and the replicas' keep-alive connections close
+        others = [c for c in self.children() if c is not self.nginx]
+        for child in others:  # all at once: each replica's graceful shutdown runs in parallel
+            child.ask_to_stop()
+        for child in others:
             child.stop()
         if self._running.get(self.name) is self:
             del self._running[self.name]

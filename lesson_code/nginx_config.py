@@ -64,7 +64,7 @@ class FrontSettings:
     send_timeout_s: int = 30  # a client that stops reading a response is dropped
     upstream_keepalive: int = 16  # idle connections kept open to the replicas, per worker
     worker_connections: int = 1024
-    access_log: bool = False
+    access_log: bool = False  # PREFIX/access.log: status, replica and protocol version per request
 
 
 def _json_rpc_error(code: int, message: str) -> str:
@@ -98,7 +98,14 @@ def render_nginx_config(
     body_limit_kib = MAX_REQUEST_BODY_BYTES // 1024
     no_replica = _json_rpc_error(NO_REPLICA_AVAILABLE, "Service unavailable: no replica answered. Try again shortly.")
     too_large = _json_rpc_error(FRONT_REQUEST_TOO_LARGE, f"Request body too large (limit {body_limit_kib} KiB).")
-    access_log = f"access_log {prefix}/access.log;" if s.access_log else "access_log off;"
+    # Which replica answered, and which protocol version the client spoke; never a header that holds a key.
+    access_log = (
+        'log_format mcp \'$remote_addr [$time_local] "$request" $status $body_bytes_sent '
+        'upstream=$upstream_addr protocol="$http_mcp_protocol_version"\';\n'
+        f"    access_log {prefix}/access.log mcp;"
+        if s.access_log
+        else "access_log off;"
+    )
     user_line = (
         "user root;  # the master runs as root here (a container): keep the workers able to use the temp prefix\n"
         if run_as_root
