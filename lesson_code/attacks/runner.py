@@ -80,7 +80,7 @@ async def run_attacks(
             await anyio.to_thread.run_sync(server.start)
         except ServerStartError as exc:
             raise ServerStartError(
-                f"{exc}. If your middleware wraps the MCP app, pass lifespan scopes straight through: "
+                f"{exc}. If your middleware wraps the MCP app, pass non-HTTP scopes of type lifespan straight through: "
                 "`if scope['type'] == 'lifespan': return await self.app(scope, receive, send)`. An app can start "
                 "only once: build a fresh one, or pass the URL of the server already running it."
             ) from None
