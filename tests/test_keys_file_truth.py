@@ -249,3 +249,16 @@ def test_strong_environment_keys_load(tmp_path):
     generated = cli("keys", "generate")
     assert generated.returncode == 0
     assert KeyRing.from_sources(None, env_value=generated.stdout.strip()).lookup(generated.stdout.strip())
+
+
+def test_serve_refuses_an_invalid_keys_file_at_start_up_in_one_line(tmp_path):
+    keys_file = tmp_path / "keys.json"
+    new_key(keys_file, "alice")
+    entries = json.loads(keys_file.read_text())["keys"]
+    keys_file.write_text(json.dumps({"keys": [{**entries[0], "role": "Viewer"}]}))
+    result = cli("serve", "--port", "0", "--keys-file", str(keys_file), "--db", str(tmp_path / "d.sqlite3"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: keys file {keys_file} is invalid: entry 1 ('alice') has the unknown role 'Viewer': "
+        "choose one of shopper, viewer"
+    )
