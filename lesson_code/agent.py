@@ -71,6 +71,7 @@ __all__ = [
     "connect_shopping_server",
     "raise_on_auth_failure",
     "run_shopping_query",
+    "show_agent_errors_in_one_line",
 ]
 
 DEFAULT_QUERY: Final = "Add 2 apples, a loaf of bread and milk to my list, show me the list, then place the order."
@@ -339,9 +340,14 @@ async def run_shopping_query(
 _RUN_REPORTS_MODEL_ERRORS: contextvars.ContextVar[bool] = contextvars.ContextVar("run_reports_model_errors")
 
 
+# Set by show_agent_errors_in_one_line: in that notebook every SDK failure is shown by the handler.
+_NOTEBOOK_REPORTS_MODEL_ERRORS = False
+
+
 class _DropModelErrorsReportedByTheRun(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (_RUN_REPORTS_MODEL_ERRORS.get(False) and record.levelno >= logging.ERROR)
+        reported = _NOTEBOOK_REPORTS_MODEL_ERRORS or _RUN_REPORTS_MODEL_ERRORS.get(False)
+        return not (reported and record.levelno >= logging.ERROR)
 
 
 logging.getLogger("openai.agents").addFilter(_DropModelErrorsReportedByTheRun())
@@ -366,6 +372,37 @@ def _translate(error: BaseException, url: str) -> AgentRunError | None:
                 reason += "; or its TLS certificate is not trusted here (pass ca_file=...)"
             return ServerUnreachableError(url, reason)
     return None
+
+
+def show_agent_errors_in_one_line() -> bool:
+    """In Jupyter/IPython, show the raw SDKs' model-endpoint and key failures as one line, as `run_shopping_query` does.
+
+    For cells that call `Runner.run` directly (lesson 05): an `openai.APIConnectionError`, a
+    refused key, or the `ExceptionGroup` around a 401 becomes the same line an `AgentRunError`
+    would be; any other error keeps its usual traceback. Returns False outside IPython.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+
+    def one_line(
+        shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: int | None = None
+    ) -> None:
+        # IPython ignores a handler's return value here: show the error the way it shows any other.
+        translated = _translate(value, "the MCP server's URL")
+        if translated is None:
+            shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+        else:
+            shell.showtraceback((type(translated), translated, None))
+
+    global _NOTEBOOK_REPORTS_MODEL_ERRORS
+    _NOTEBOOK_REPORTS_MODEL_ERRORS = True  # the SDK's "Error getting response" log line would repeat it
+    shell.set_custom_exc((openai.APIError, UserError, MCPError, BaseExceptionGroup), one_line)
+    return True
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
