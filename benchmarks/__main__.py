@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import course, http_auth, machine, middleware, offline_agent
+from benchmarks import cluster, course, http_auth, machine, middleware, offline_agent
 from benchmarks.common import Section, Target
 
 BENCHMARKS: dict[str, tuple[str, Callable[[bool], Section]]] = {
@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Section]]] = {
     middleware.NAME: ("the middleware alone, in-process", middleware.run),
     course.NAME: ("course runtime (solution notebooks)", course.run),
     offline_agent.NAME: ("the offline agent, cold and warm", offline_agent.run),
+    cluster.NAME: ("the cluster: Redis-backed keys, revocation, nginx", cluster.run),
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 
