@@ -9,7 +9,7 @@ NBVAL  := $(BIN)/pytest -p no:python -p no:cacheprovider --nbval-current-env -q
 export OPENAI_AGENTS_DISABLE_TRACING ?= 1
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: install install-dev lab test unit-test notebook-test browser-test lint demo bench learner-copies refresh-notebooks clean
+.PHONY: install install-dev lab test unit-test notebook-test notebook-test-solutions notebook-test-learner slow-test browser-test lint demo bench learner-copies refresh-notebooks clean
 
 # The oldest Python the pinned packages accept (starlette, ipykernel and filelock need 3.11).
 # Checked before .venv is made, so that a too-old python3 is one line, not a failed install.
@@ -38,7 +38,20 @@ $(INSPECTOR):  # the official MCP Inspector CLI, an outside client for the end-t
 lab: install  ## open the course in JupyterLab (root, as in containers, needs --allow-root)
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
-test: install-dev lint unit-test notebook-test browser-test  ## everything CI runs
+# `make test` runs its independent parts at the same time (a sub-make with -j): most of their time is
+# waiting (kernels, servers, a browser, pip), so even on 2 cores they overlap well. Each part's output is
+# printed in one piece when it ends (--output-sync). `make test TEST_JOBS=1` runs them one after another.
+# Inside each part pytest-xdist spreads the files over workers, so a new file in tests/ (or a new notebook)
+# runs in parallel with the rest without touching this Makefile.
+TEST_JOBS    ?= $(words $(TEST_PARTS))
+TEST_WORKERS ?= 3
+TEST_PARTS   := lint unit-test slow-test notebook-test-solutions notebook-test-learner browser-test
+# Test files that take minutes on their own (a fresh venv and pip) run as a part of their own, so they start
+# at once instead of whenever pytest-xdist reaches them in alphabetical order.
+SLOW_TESTS   := $(wildcard tests/test_setup_fresh_venv.py)
+
+test: install-dev $(INSPECTOR)  ## everything CI runs, its parts in parallel
+	@$(MAKE) --no-print-directory -j $(TEST_JOBS) --output-sync=target $(TEST_PARTS)
 	@echo "make test: all checks passed"
 
 lint: install-dev
@@ -46,14 +59,24 @@ lint: install-dev
 	$(BIN)/python scripts/make_learner_notebooks.py --check
 
 unit-test: install-dev $(INSPECTOR)
-	$(BIN)/pytest -n 2 --dist loadfile tests --ignore=tests/browser
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests --ignore=tests/browser \
+		$(addprefix --ignore=,$(SLOW_TESTS))
 
-notebook-test: install-dev  ## stored outputs assume the offline model, so OPENAI_API_KEY is unset here
+slow-test: install-dev
+	$(if $(SLOW_TESTS),$(BIN)/pytest -q -p no:cacheprovider -n $(words $(SLOW_TESTS)) --dist loadfile $(SLOW_TESTS))
+
+notebook-test: notebook-test-solutions notebook-test-learner  ## every notebook, solutions against their stored outputs
+
+# Stored outputs assume the offline model, so OPENAI_API_KEY is unset here.
+notebook-test-solutions: install-dev
 	env -u OPENAI_API_KEY $(NBVAL) -n 2 --dist loadfile --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg solutions/
+
+notebook-test-learner: install-dev
 	env -u OPENAI_API_KEY $(NBVAL) -n 2 --dist loadfile --nbval-lax notebooks/
 
+# One JupyterLab and one Chromium per worker (session fixtures); tests are spread one by one.
 browser-test: install-dev
-	$(BIN)/pytest -q tests/browser
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist load tests/browser
 
 learner-copies: install  ## regenerate notebooks/ from solutions/
 	$(BIN)/python scripts/make_learner_notebooks.py

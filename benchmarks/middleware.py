@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from benchmarks.common import Section, Table, Target, interleaved, median
 from lesson_code.audit import AuditLog
@@ -45,7 +45,6 @@ BASELINE: Final = "inner app alone"
 CLOCK: Final = time.thread_time_ns
 
 
-
 @dataclass(frozen=True)
 class Settings:
     rounds: int
@@ -59,17 +58,17 @@ _START = {"type": "http.response.start", "status": 200, "headers": [(b"content-t
 _BODY = {"type": "http.response.body", "body": b"{}"}
 
 
-async def inner_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def inner_app(scope: Scope, receive: Receive, send: Send) -> None:
     """The trivial app behind the middleware: answers 200 with `{}`."""
     await send(_START)
     await send(_BODY)
 
 
-async def receive() -> dict[str, Any]:
+async def receive() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-async def send(message: dict[str, Any]) -> None:
+async def send(message: Message) -> None:
     return None
 
 

@@ -1,8 +1,11 @@
-"""The three servers compared over HTTP, each served by uvicorn in a process of its own.
+"""The servers compared over HTTP, each served by uvicorn in a process of its own.
 
     open        `create_open_app_for_threat_model`: no authentication at all (the reference)
     api-key     `create_secured_app` with a KeyRing: our middleware, audit log in memory
     sdk-bearer  the same tools behind the MCP SDK's own Bearer path (`token_verifier=` + `AuthSettings`)
+
+and, through `CliServerProcess`, the command users run: `python -m lesson_code serve` with a keys
+file and the audit log to a file, or `serve --no-auth`.
 
 Why separate processes: a server in a thread of the benchmark process would
 share the GIL with the load generator, so the client's work would be billed to
@@ -22,12 +25,15 @@ closes (so it never outlives the benchmark).
 from __future__ import annotations
 
 import os
+import re
 import select
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -122,8 +128,7 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far (all its threads), from /proc."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
 
     def log(self) -> str:
         self._log.seek(0)
@@ -152,3 +157,110 @@ class ServerProcess:
 
 if __name__ == "__main__":
     serve(*sys.argv[1:3])
+
+
+class CliServerProcess:
+    """`python -m lesson_code serve` exactly as a user starts it, in a child process; use with `with`.
+
+    `secured`: a keys file made with `keys new`, the audit log to a file (both in `folder`);
+    otherwise `--no-auth`. `extra` adds options (the refusal benchmark raises `--max-failures`).
+    The key is in `.key`. Stopped with SIGINT, as Ctrl-C does, so the audit writer flushes.
+    """
+
+    def __init__(self, name: str, folder: Path, *, secured: bool, extra: Sequence[str] = ()) -> None:
+        self.variant = name
+        self.folder = folder / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.key = ""
+        args = ["--db", str(self.folder / "shop.sqlite3")]
+        if secured:
+            keys_file = self.folder / "keys.json"
+            made = subprocess.run(
+                [sys.executable, "-m", "lesson_code", "keys", "new", "--name", "bench", "--keys-file", str(keys_file)],
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
+            self.key = made.stdout.strip().splitlines()[0]
+            self.audit_log = self.folder / "audit.jsonl"
+            args += ["--keys-file", str(keys_file), "--audit-log", str(self.audit_log)]
+        else:
+            args.append("--no-auth")
+        self._log = tempfile.TemporaryFile(mode="w+", prefix=f"bench-{name}-")  # noqa: SIM115 (closed in stop)
+        env = {k: v for k, v in os.environ.items() if k not in ("MCP_API_KEYS", "MCP_KEYS_FILE")}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "lesson_code", "serve", "--host", HOST, "--port", "0", *args, *extra],
+            cwd=self.folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        self.url = self._read_url(START_TIMEOUT_SECONDS)
+        self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
+
+    def _read_url(self, timeout: float) -> str:
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self._process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            line = self._process.stdout.readline() if ready else ""
+            if match := re.search(r" at (https?://\S+/mcp)", line):
+                # Nothing more is read from stdout: serve prints only a few lines, far below a pipe's buffer.
+                return match.group(1)
+            if ready and not line:
+                break  # EOF: it exited
+        log = self.log()
+        self.stop()
+        raise RuntimeError(f"`serve` ({self.variant}) did not start within {timeout:g} s:\n{log}")
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.pid)
+
+    def rss_kib(self) -> int:
+        return process_rss_kib(self.pid)
+
+    def log(self) -> str:
+        self._log.seek(0)
+        return self._log.read()
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)  # only ever our own child, by its handle
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._process.stdout:
+            self._process.stdout.close()
+        self._log.close()
+
+    def __enter__(self) -> CliServerProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_rss_kib(pid: int) -> int:
+    """Resident memory of a process in KiB (VmRSS from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")

@@ -25,8 +25,14 @@ from lesson_code.background import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PROJECT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = PROJECT / "screenshots"
@@ -63,11 +69,22 @@ class LabServer:
         log = (self.root / "jupyter.log").open("wb")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-                f"--port={self.port}", f"--ServerApp.token={self.token}", "--LabApp.expose_app_in_browser=True",
-                f"--ServerApp.root_dir={self.root}", "--ServerApp.disable_check_xsrf=False",
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
+                f"--ServerApp.token={self.token}",
+                "--LabApp.expose_app_in_browser=True",
+                f"--ServerApp.root_dir={self.root}",
+                "--ServerApp.disable_check_xsrf=False",
             ],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.root,
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -116,9 +133,11 @@ def new_page(browser: Browser) -> Page:
     # Only loopback: the course must work offline, and the browser must not phone home.
     page.route(
         "**/*",
-        lambda route: route.continue_()
-        if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
-        else route.abort(),
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
+            else route.abort()
+        ),
     )
     return page
 
@@ -257,9 +276,7 @@ def screenshot(page: Page, name: str) -> Path:
         " return s ? s.scrollHeight : 900; }"
     )
     page.set_viewport_size({"width": 1280, "height": min(max(900, height + 200), 16000)})
-    page.evaluate(
-        "() => document.querySelectorAll('.jp-WindowedPanel-outer').forEach(s => { s.scrollTop = 0; })"
-    )
+    page.evaluate("() => document.querySelectorAll('.jp-WindowedPanel-outer').forEach(s => { s.scrollTop = 0; })")
     page.wait_for_timeout(500)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))

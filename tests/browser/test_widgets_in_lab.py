@@ -2,7 +2,8 @@
 
 Each test opens the solution notebook that shows the widget, runs it through
 JupyterLab, then works the widget with real clicks in Chromium. The server the
-widget talks to is the one the notebook started inside its kernel.
+widget talks to is the one the notebook started inside its kernel. (Restart Kernel and
+Run All for the lessons that start servers is checked in test_notebooks_in_lab.py.)
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-from lab_driver import PROJECT, open_notebook, restart_and_run_all, run_through, sanitize, widget_screenshot
+from lab_driver import PROJECT, LabServer, open_notebook, run_through, widget_screenshot
 from playwright.sync_api import Locator, Page, expect
 
 TIMEOUT_MS = 30_000
@@ -45,7 +45,7 @@ def choose(select: Locator, starting_with: str) -> None:
     select.select_option(label=matches[0])
 
 
-def open_and_run(page: Page, lab, constructor: str) -> str:
+def open_and_run(page: Page, lab: LabServer, constructor: str) -> str:
     """Open the notebook that shows the widget and run it down to the widget's cell."""
     name = notebook_showing(constructor)
     open_notebook(page, lab, f"solutions/{name}")
@@ -54,7 +54,7 @@ def open_and_run(page: Page, lab, constructor: str) -> str:
     return name
 
 
-def test_auth_playground_missing_key_then_valid_key(page, lab):
+def test_auth_playground_missing_key_then_valid_key(page: Page, lab: LabServer) -> None:
     name = open_and_run(page, lab, "AuthPlayground(")
     playground = widget_with_button(page, "Send")
     key_picker, call_picker = playground.locator("select").nth(0), playground.locator("select").nth(1)
@@ -73,7 +73,7 @@ def test_auth_playground_missing_key_then_valid_key(page, lab):
     widget_screenshot(playground, f"{Path(name).stem}-playground")
 
 
-def test_agent_console_runs_the_shopping_query_and_places_an_order(page, lab):
+def test_agent_console_runs_the_shopping_query_and_places_an_order(page: Page, lab: LabServer) -> None:
     name = open_and_run(page, lab, "AgentConsole(")
     console = widget_with_button(page, "Run")
     button(console, "Run").click()
@@ -83,7 +83,7 @@ def test_agent_console_runs_the_shopping_query_and_places_an_order(page, lab):
     widget_screenshot(console, f"{Path(name).stem}-agent-console")
 
 
-def test_key_manager_create_use_revoke_refused(page, lab):
+def test_key_manager_create_use_revoke_refused(page: Page, lab: LabServer) -> None:
     name = open_and_run(page, lab, "KeyManager(")
     manager = widget_with_button(page, "Create key")
     manager.locator("input[type=text]").first.fill("browser-test-key")
@@ -101,33 +101,3 @@ def test_key_manager_create_use_revoke_refused(page, lab):
     expect(manager).to_contain_text("the key is refused", timeout=TIMEOUT_MS)
     assert "sk-mcp-" not in manager.inner_text() or "…" in manager.inner_text()
     widget_screenshot(manager, f"{Path(name).stem}-key-manager")
-
-
-SERVER_LESSONS = [
-    path.name
-    for path in sorted((PROJECT / "solutions").glob("*.ipynb"))
-    if any(starter in path.read_text(encoding="utf-8") for starter in ("serve_in_background(", "BackgroundServer("))
-]
-
-
-def test_the_lessons_that_start_servers_are_found():
-    assert {"01_threat_model.ipynb", "04_secure_the_endpoint.ipynb"} <= set(SERVER_LESSONS)
-
-
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("name", SERVER_LESSONS)
-def test_restart_and_run_all_twice_gives_the_same_outputs(page, lab, name):
-    """A lesson that starts servers, restarted and re-run twice as an instructor would: same result, no errors."""
-    open_notebook(page, lab, f"solutions/{name}")
-    first = restart_and_run_all(page)
-    second = restart_and_run_all(page)
-    assert first.errors == [] and second.errors == []
-    assert first.executed == first.code_cells and second.executed == second.code_cells
-    assert second.rendered_widgets == second.widget_outputs
-    assert normalise(first.text) == normalise(second.text)
-
-
-def normalise(outputs: list[str]) -> list[str]:
-    """Outputs with what legitimately changes between runs (ports, ids, times) blanked out,
-    using the same rules as nbval (tests/nbval_sanitize.cfg)."""
-    return [sanitize(text) for text in outputs]
