@@ -416,3 +416,19 @@ def test_the_cli_demo_reports_a_failing_model_endpoint_in_one_line(
     expected = "could not reach the model endpoint" if endpoint == "closed" else "refused OPENAI_API_KEY (401"
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], finished.stderr
     assert "COURSE_OFFLINE=1" in lines[0]
+
+
+async def test_the_agent_console_shows_a_failing_model_endpoint_in_one_line(
+    start_shop: Any, closed_model_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lesson_code.widgets import AgentConsole
+
+    shop = start_shop()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", closed_model_endpoint)
+    transcript = await AgentConsole(shop.url, GOOD_KEY).run("show my list")
+    failures = [line for line in transcript.splitlines() if line.startswith("✗")]
+    assert failures == [
+        f"✗ could not reach the model endpoint {closed_model_endpoint} (no connection): check the network or "
+        "OPENAI_BASE_URL, or set COURSE_OFFLINE=1 to use the offline stand-in model, and restart"
+    ]
