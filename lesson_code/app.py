@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lesson_code.audit import AuditLog
 from lesson_code.auth import ApiKeyMiddleware
 from lesson_code.keys import KeyRing
-from lesson_code.net import is_loopback
+from lesson_code.net import is_loopback as is_loopback  # re-exported: lesson 06 and the CLI import it from here
 from lesson_code.redaction import install_log_redaction
 from lesson_code.shopping_server import build_shopping_server
 from lesson_code.store import ShoppingStore
