@@ -24,9 +24,7 @@ def tls_server(tmp_path):
     certs = ensure_dev_certificates(tmp_path / "tls")
     key = generate_key()
     app = create_secured_app(KeyRing.from_keys({"alice": key}), tmp_path / "shop.sqlite3")
-    with BackgroundServer(
-        app, name="tls-test", ssl_certfile=certs.server_cert, ssl_keyfile=certs.server_key
-    ) as server:
+    with BackgroundServer(app, name="tls-test", ssl_certfile=certs.server_cert, ssl_keyfile=certs.server_key) as server:
         yield server, certs, key, app
 
 
