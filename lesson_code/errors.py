@@ -43,7 +43,8 @@ class PreparedError:
     """A complete error response, serialised once and sent as often as needed.
 
     Refusals are the hot path under attack, so the fixed ones (missing key,
-    invalid key) are built when the module loads, not per request.
+    invalid key) are built when the module loads, not per request, and the
+    429s once per distinct `Retry-After` value (`lesson_code.auth`).
     """
 
     status: int
