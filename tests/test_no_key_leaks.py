@@ -119,11 +119,11 @@ def assert_absent(outputs: dict[str, str], secret: str, place: str) -> None:
 
 
 def settle(server: CliServer, entries_before: int, requests: int = 1) -> dict[str, str]:
-    """The outputs once the server has audited `requests` more requests: it wrote all it will about them.
+    """The outputs once the server's audit log holds `requests` more entries: all it writes about them.
 
-    Every request gets an audit entry when its key check ends, after anything the server logs about its
-    headers; stdout and stderr are unbuffered. Waiting for those entries is the positive signal that
-    everything the server was going to write about these requests is on disk.
+    Whatever the server logs while handling a request is on stderr (unbuffered) before the response
+    leaves; the audit entry is written by a buffered writer a moment later. Waiting for those entries
+    is the positive signal that everything the server was going to write about these requests is on disk.
     """
     deadline = time.monotonic() + 10
     while server.audit_entries() < entries_before + requests:
