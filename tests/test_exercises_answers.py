@@ -12,6 +12,7 @@ import ast
 import importlib
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from exercise_harness import ANSWERS, EXERCISE_CELLS, ROOT, takes_code, verdict_for
@@ -43,13 +44,13 @@ def _id(case: tuple[str, str, str, str, str]) -> str:
     return f"{case[0]}.{case[1]}: {case[2]}"
 
 
-def test_every_exercise_has_wrong_answers():
+def test_every_exercise_has_wrong_answers() -> None:
     for cell in EXERCISE_CELLS:
         assert (ANSWERS / f"{cell.lesson}_{cell.name}.py").exists(), f"{cell} has no answers file"
         assert len(_answers(cell.lesson, cell.name).WRONG) >= 1, str(cell)
 
 
-def test_every_exercise_that_takes_code_has_wrong_and_right_answers():
+def test_every_exercise_that_takes_code_has_wrong_and_right_answers() -> None:
     assert ("lesson03", "q3") in CODE_EXERCISES and ("lesson06", "q4") in CODE_EXERCISES
     for lesson, name in CODE_EXERCISES:
         assert (ANSWERS / f"{lesson}_{name}.py").exists(), f"{lesson}.{name} has no answers file"
@@ -66,7 +67,7 @@ def module_solution(lesson: str, name: str) -> str:
 
 
 @pytest.mark.parametrize("case", _cases("wrong"), ids=_id)
-def test_wrong_answer_gets_its_specific_reason(case: tuple[str, str, str, str, str]):
+def test_wrong_answer_gets_its_specific_reason(case: tuple[str, str, str, str, str]) -> None:
     lesson, name, _, code, fragment = case
     result = verdict_for(lesson, name, code)
     assert result.status == "incorrect", result
@@ -75,23 +76,23 @@ def test_wrong_answer_gets_its_specific_reason(case: tuple[str, str, str, str, s
 
 
 @pytest.mark.parametrize("case", _cases("right"), ids=_id)
-def test_right_answer_written_differently_passes(case: tuple[str, str, str, str, str]):
+def test_right_answer_written_differently_passes(case: tuple[str, str, str, str, str]) -> None:
     lesson, name, _, code, _ = case
     result = verdict_for(lesson, name, code)
     assert result.correct, str(result)
 
 
-def test_middleware_battery_sends_lower_case_names_except_in_its_capitals_case():
+def test_middleware_battery_sends_lower_case_names_except_in_its_capitals_case() -> None:
     """Uvicorn lower-cases header names; only the one case about capitals sends anything else."""
     from lesson_code.exercises import asgi_harness
 
     seen: list[list[bytes]] = []
 
     class Recorder:
-        def __init__(self, app, valid_digests):
+        def __init__(self, app: object, valid_digests: set[str]) -> None:
             self.app = app
 
-        async def __call__(self, scope, receive, send):
+        async def __call__(self, scope: dict[str, Any], receive: object, send: object) -> None:
             if scope["type"] == "http":
                 seen.append([name for name, _ in scope["headers"]])
 
@@ -100,7 +101,7 @@ def test_middleware_battery_sends_lower_case_names_except_in_its_capitals_case()
     assert len(seen) > 10 and upper == [[*(n for n, _ in asgi_harness.CLIENT_HEADERS), b"X-API-Key"]]
 
 
-def test_audit_outcomes_of_the_server_are_all_in_the_generated_logs():
+def test_audit_outcomes_of_the_server_are_all_in_the_generated_logs() -> None:
     """Every outcome the server writes besides 'allowed' appears in the logs q4 checks against."""
     written: set[str] = set()
     for module in ("auth.py", "audit.py"):
@@ -109,13 +110,18 @@ def test_audit_outcomes_of_the_server_are_all_in_the_generated_logs():
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", getattr(node.func, "attr", ""))
                 if name == "Refusal" and len(node.args) >= 4 and isinstance(node.args[3], ast.Constant):
-                    written.add(node.args[3].value)
-                if name in ("_record", "record"):
-                    values = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                    written.add(str(node.args[3].value))
+                values: list[str] = []
+                if name in ("_record", "record", "record_auth"):
                     values += [
-                        k.value.value for k in node.keywords if k.arg == "outcome" and isinstance(k.value, ast.Constant)
+                        str(a.value) for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
                     ]
-                    written |= {v for v in values if v.islower() and v not in ("auth", "allowed")}
+                values += [
+                    str(k.value.value)
+                    for k in node.keywords
+                    if k.arg == "outcome" and isinstance(k.value, ast.Constant)
+                ]
+                written |= {v for v in values if v.isidentifier() and v.islower() and v not in ("auth", "allowed")}
     assert written, "found no outcomes in the server's code"
     assert written <= set(lesson06.REFUSAL_OUTCOMES), sorted(written - set(lesson06.REFUSAL_OUTCOMES))
     logs = lesson06.audit_logs(seed=1)
@@ -123,5 +129,5 @@ def test_audit_outcomes_of_the_server_are_all_in_the_generated_logs():
     assert lesson06.audit_logs() != lesson06.audit_logs(), "each check makes fresh logs"
 
 
-def test_answers_folder_is_found():
+def test_answers_folder_is_found() -> None:
     assert Path(ANSWERS).is_dir()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import nbformat
+import pytest
 from exercise_harness import SOLUTIONS
 from nbclient import NotebookClient
 
@@ -23,7 +24,7 @@ def _text(cell: nbformat.NotebookNode) -> str:
     return re.sub(r"sk-mcp-\S{4}…", "sk-mcp-XXXX…", text)
 
 
-def test_lesson04_runs_the_same_twice_in_one_kernel(monkeypatch):
+def test_lesson04_runs_the_same_twice_in_one_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     nb = nbformat.read(SOLUTIONS / "04_secure_the_endpoint.ipynb", as_version=4)
     client = NotebookClient(nb, timeout=300, kernel_name="python3")

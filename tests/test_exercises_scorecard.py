@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from lesson_code.attacks import CATALOGUE, run_attacks
 from lesson_code.attacks.scorecard import AttackResult, Scorecard
@@ -12,7 +13,7 @@ from lesson_code.shopping_server import build_shopping_server
 from lesson_code.store import ShoppingStore
 
 
-def test_set_aside_marks_attacks_outside_the_task_and_leaves_them_uncounted():
+def test_set_aside_marks_attacks_outside_the_task_and_leaves_them_uncounted() -> None:
     results = tuple(
         AttackResult(attack, "got through" if attack.id == "header-conflicting-bearer" else "stopped", "why")
         for attack in CATALOGUE
@@ -29,7 +30,7 @@ def test_set_aside_marks_attacks_outside_the_task_and_leaves_them_uncounted():
     assert stopped == run == card.by_group()["header"][1] - len([r for r in aside if r.group == "header"])
 
 
-def test_lesson03s_own_solution_gets_no_cross_in_lesson04(tmp_path):
+def test_lesson03s_own_solution_gets_no_cross_in_lesson04(tmp_path: Path) -> None:
     """The reference (lesson 03's solution) meets lesson 03's task exactly: nothing may get past it."""
     key = generate_key()
     store = ShoppingStore(tmp_path / "yours.sqlite3")

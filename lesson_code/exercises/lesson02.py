@@ -197,6 +197,7 @@ _PARSE_CASES: Final[tuple[tuple[str, list[str]], ...]] = (
     (" sk-mcp-alpha , sk-mcp-beta ", ["sk-mcp-alpha", "sk-mcp-beta"]),
     ("sk-mcp-alpha,,sk-mcp-beta,", ["sk-mcp-alpha", "sk-mcp-beta"]),
     ("sk-mcp-alpha", ["sk-mcp-alpha"]),
+    ("sk-mcp-alpha,\tsk-mcp-beta\n", ["sk-mcp-alpha", "sk-mcp-beta"]),
     ("", []),
     (" , ", []),
 )

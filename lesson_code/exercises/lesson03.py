@@ -442,7 +442,7 @@ def outside_the_task(attack: Attack) -> bool:
 
 def run_cases(cls: type) -> list[CaseOutcome]:
     """Run the battery against a middleware class `cls(app, valid_digests)`, in-process."""
-    return run_coroutine(lambda: _battery(cls), timeout=30)
+    return run_coroutine(lambda: _battery(cls), timeout=60)  # 2 s at most per case
 
 
 def _is_base_http_middleware(cls: type) -> bool:

@@ -1,3 +1,6 @@
+# mypy: allow-untyped-defs
+# (ReferenceApiKeyMiddleware is shown to learners, by `q3.solution()`, exactly as the notebook's untyped
+# starting code spells it; check_untyped_defs still checks its body, and every other function here is typed.)
 """The reference answers: one working answer per exercise that takes code.
 
 Kept apart from the checkers (as learntools keeps its solutions apart), so a

@@ -13,4 +13,4 @@ WRONG = [
     ),
 ]
 
-RIGHT = []
+RIGHT: list[tuple[str, str]] = []

@@ -25,4 +25,4 @@ WRONG = [
     ),
 ]
 
-RIGHT = []
+RIGHT: list[tuple[str, str]] = []

@@ -6,4 +6,4 @@ WRONG = [
     ("200", "bob_gets = 200", "remembers which key opened"),
 ]
 
-RIGHT = []
+RIGHT: list[tuple[str, str]] = []
