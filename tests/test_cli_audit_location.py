@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-import sys
 
 import httpx
-from tests_support import ENV, PROJECT, new_key
+from tests_support import ENV, PROJECT, Served, new_key
 
 from lesson_code.raw_requests import list_tools
 
@@ -19,21 +18,12 @@ def test_the_default_audit_log_is_in_the_state_folder_and_printed_at_start_up(tm
     state, workdir = tmp_path / "state", tmp_path / "a-repository"
     workdir.mkdir()
     env = {**ENV, "XDG_STATE_HOME": str(state)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lesson_code", "serve", "--port", "0", "--keys-file", str(keys_file),
-         "--db", str(tmp_path / "shop.sqlite3")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=workdir,
-    )  # fmt: skip
     expected = state / "mcp-shopping-course" / "audit.jsonl"
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split(" at ", 1)[1].split()[0]
-        assert process.stdout.readline().strip() == f"Audit log: {expected}"
-        assert httpx.post(url, **list_tools(api_key=key), timeout=10).status_code == 200
-    finally:
-        process.terminate()
-        _, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
+    with Served("--keys-file", str(keys_file), "--db", str(tmp_path / "shop.sqlite3"), env=env, cwd=workdir) as server:
+        assert f"\nAudit log: {expected}\n" in server.output()[0]
+        assert httpx.post(server.url, **list_tools(api_key=key), timeout=10).status_code == 200
+        status, _, err = server.stop()
+    assert status == 0, err
     events = [json.loads(line)["event"] for line in expected.read_text().split("\n") if line]
     assert events, "nothing was written to the audit log"
     assert stat.S_IMODE(expected.parent.stat().st_mode) == 0o700

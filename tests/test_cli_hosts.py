@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 
 import httpx
 import pytest
-from tests_support import ENV
+from tests_support import Served
 
 from lesson_code import cli
 
 
 def test_serve_accepts_an_ipv6_host_in_brackets(tmp_path):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lesson_code", "serve", "--no-auth", "--host", "[::1]", "--port", "0",
-         "--db", str(tmp_path / "shop.sqlite3")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        assert first.startswith("Shopping assistant MCP server at http://[::1]:"), first
-        url = first.split(" at ", 1)[1].split()[0]
-        assert httpx.get(url.replace("/mcp", "/health"), timeout=10).status_code == 200
-    finally:
-        process.terminate()
-        _, err = process.communicate(timeout=20)
-    assert process.returncode == 0 and "Traceback" not in err, err
+    with Served("--no-auth", "--host", "[::1]", "--db", str(tmp_path / "shop.sqlite3")) as server:
+        assert server.url.startswith("http://[::1]:"), server.url
+        assert httpx.get(server.base_url + "/health", timeout=10).status_code == 200
+        status, _, err = server.stop()
+    assert status == 0 and "Traceback" not in err, err
 
 
 def test_no_auth_refuses_a_localhost_that_resolves_elsewhere(tmp_path, monkeypatch, capsys):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests_support import ENV, cli, new_key
+from tests_support import ENV, Served, cli, new_key
 
 from lesson_code import keys
 from lesson_code.keys import KeyFileError, KeyRing, create_key, read_key_file, revoke_key, rotate_key
@@ -126,21 +126,20 @@ def test_a_role_typo_while_serving_is_never_a_500(tmp_path):
     keys_file = tmp_path / "keys.json"
     alice = new_key(keys_file, "alice")
     bob = new_key(keys_file, "bob")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lesson_code", "serve", "--port", "0", "--keys-file", str(keys_file),
-         "--db", str(tmp_path / "shop.sqlite3"), "--audit-log", str(tmp_path / "audit.jsonl")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    server = Served(
+        "--keys-file", str(keys_file), "--db", str(tmp_path / "shop.sqlite3"), "--audit-log", str(tmp_path / "a.jsonl")
     )  # fmt: skip
+    url = server.url
     try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split(" at ", 1)[1].split()[0]
         entries = json.loads(keys_file.read_text())["keys"]
         _write_entries(keys_file, [{**entries[0], "role": "Viewer"}])  # bob revoked, alice mistyped
-        statuses = []
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:  # over the reload interval: the server has read the edit
-            statuses.append(httpx.post(url, **list_tools(api_key=alice), timeout=10).status_code)
-        assert set(statuses) == {200}, statuses
+        deadline = time.monotonic() + 15
+        while "is invalid" not in server.output()[1]:  # requests make the server look at the file again
+            assert httpx.post(url, **list_tools(api_key=alice), timeout=10).status_code == 200
+            assert time.monotonic() < deadline, "the server never reported the invalid edit"
+            time.sleep(0.05)
+        statuses = [httpx.post(url, **list_tools(api_key=alice), timeout=10).status_code for _ in range(5)]
+        assert statuses == [200] * 5
         assert httpx.post(url, **list_tools(api_key=bob), timeout=10).status_code == 200  # last good set
         _write_entries(keys_file, [entries[0]])  # fixed
         deadline = time.monotonic() + 10
@@ -148,8 +147,8 @@ def test_a_role_typo_while_serving_is_never_a_500(tmp_path):
             assert time.monotonic() < deadline, "the revocation never took effect after the fix"
             time.sleep(0.1)
     finally:
-        process.terminate()
-        _, err = process.communicate(timeout=20)
+        status, _, err = server.stop()
+    assert status == 0, err
     problem_lines = [line for line in err.splitlines() if "is invalid" in line]
     assert len(problem_lines) == 1, err
     assert str(keys_file) in problem_lines[0] and "unknown role 'Viewer'" in problem_lines[0]

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from tests_support import ENV, new_key
+from tests_support import ENV, Served, new_key
 
 from lesson_code.audit import read_audit_log
 from lesson_code.background import BackgroundServer
@@ -27,22 +27,18 @@ MAX_FAILURES = 3
 
 
 class ServeProcess:
-    """`serve --port 0`, its URL read from its first line of output."""
+    """`serve` with a keys file, an audit log and a small throttle, run by `tests_support.Served`."""
 
     def __init__(self, tmp_path: Path, *extra: str) -> None:
         self.keys_file = tmp_path / "keys.json"
         self.key = new_key(self.keys_file)
         self.audit_log = tmp_path / "audit.jsonl"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "lesson_code", "serve", "--port", "0", "--keys-file", str(self.keys_file),
-             "--db", str(tmp_path / "shop.sqlite3"), "--audit-log", str(self.audit_log),
-             "--max-failures", str(MAX_FAILURES), "--failure-window", "60", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        self.served = Served(
+            "--keys-file", str(self.keys_file), "--db", str(tmp_path / "shop.sqlite3"),
+            "--audit-log", str(self.audit_log), "--max-failures", str(MAX_FAILURES), "--failure-window", "60",
+            *extra,
         )  # fmt: skip
-        assert self.process.stdout is not None
-        first = self.process.stdout.readline()
-        assert first.startswith("Shopping assistant MCP server at "), first + self.process.stderr.read()
-        self.url = first.split(" at ", 1)[1].split()[0]
+        self.url = self.served.url
 
     def wrong_key(self, forwarded_for: str) -> int:
         request = list_tools(api_key="sk-mcp-" + "x" * 43)
@@ -50,9 +46,8 @@ class ServeProcess:
         return httpx.post(self.url, **request, timeout=10).status_code
 
     def stop(self) -> str:
-        self.process.terminate()
-        _, err = self.process.communicate(timeout=20)
-        assert self.process.returncode == 0, err
+        status, _, err = self.served.stop()
+        assert status == 0, err
         return err
 
 
