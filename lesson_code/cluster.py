@@ -488,12 +488,13 @@ class LocalCluster:
 
     def _start_replicas(self, timeout: float = START_TIMEOUT_S) -> None:
         self.db.parent.mkdir(parents=True, exist_ok=True)
-        started = [
-            _spawn(f"r{i + 1}", self.replica_command(i), self.workdir / f"r{i + 1}.log", cwd=self.workdir,
-                   pipe_stdout=True)
-            for i in range(self.replica_count)
-        ]  # fmt: skip
-        self.replicas.extend(started)
+        started: list[Child] = []
+        for i in range(self.replica_count):
+            name = f"r{i + 1}"
+            log = self.workdir / f"{name}.log"
+            child = _spawn(name, self.replica_command(i), log, cwd=self.workdir, pipe_stdout=True)
+            started.append(child)
+            self.replicas.append(child)  # at once, so that an interrupted start still stops it
         # All start at once (Python's imports dominate), then each one's first line says where it listens.
         for child in started:
             line = _first_line_then_copy(child, timeout)

@@ -149,6 +149,19 @@ def test_a_2025_11_25_client_works_through_the_front_on_every_replica(cluster: L
     assert refused.status_code == 401
 
 
+def test_the_optional_get_stream_opens_through_the_front_and_carries_no_session(cluster: LocalCluster):
+    """What the SDK's stateless mode does with the standalone GET stream (mcp 2.x): 200, an open, silent
+    SSE stream, rather than 405. nginx passes it through unbuffered and ends it after proxy_read_timeout."""
+    key = new_key(cluster, "stream")
+    headers = {"x-api-key": key, "accept": "text/event-stream", "mcp-protocol-version": LEGACY}
+    with httpx.stream("GET", cluster.front_url, headers=headers, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert "mcp-session-id" not in response.headers
+    with httpx.stream("GET", cluster.front_url, headers={**headers, "x-api-key": "sk-mcp-wrong"}) as refused:
+        assert refused.status_code == 401
+
+
 def test_the_mcp_inspector_negotiates_2025_11_25_and_works_through_the_front(cluster: LocalCluster):
     if not INSPECTOR.exists() or shutil.which("node") is None:
         pytest.fail("the MCP Inspector CLI is missing: run `make .tools/node_modules/.bin/mcp-inspector`")
