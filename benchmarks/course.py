@@ -5,8 +5,8 @@ nbclient in a fresh kernel of this environment, as `make notebook-test` does,
 with its own folder as working directory, offline (no `OPENAI_API_KEY`, no
 tracing). The wall time includes the kernel's start, which a learner pays too.
 
-This one is not a comparison but a budget (the whole course in under a
-minute), and one pass can take that long, so it runs as many passes as fit in
+This one is not a comparison but a budget (the whole course in under
+30 s), and one pass can take that long, so it runs as many passes as fit in
 a small time budget (at least one) and reports the median per notebook.
 """
 
@@ -28,7 +28,7 @@ from benchmarks.machine import usable_cores
 
 NAME: Final = "course"
 SOLUTIONS: Final = PROJECT_ROOT / "solutions"
-COURSE_TARGET_SECONDS: Final = 60.0
+COURSE_TARGET_SECONDS: Final = 30.0
 CELL_TIMEOUT_SECONDS: Final = 300
 
 

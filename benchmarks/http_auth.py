@@ -219,9 +219,10 @@ def start_servers(folder: Path, key: str) -> dict[str, Server]:
     try:
         servers[CLI_OPEN] = CliServerProcess("cli-open", folder, secured=False)
         servers[CLI_SECURED] = CliServerProcess("cli-secured", folder, secured=True)
-        # Every request reaches the key check: no address is ever throttled during the run.
+        # Every request reaches the key check: the throttle counts failures but never answers 429 (its window is
+        # 1 s so the timestamps it keeps are a second's worth, steady while measuring memory).
         servers[CLI_REFUSALS] = CliServerProcess(
-            "cli-refusals", folder, secured=True, extra=["--max-failures", "1000000000"]
+            "cli-refusals", folder, secured=True, extra=["--max-failures", "1000000000", "--failure-window", "1"]
         )
         for variant in VARIANTS:
             servers[variant] = ServerProcess(variant, key, folder)
@@ -299,6 +300,8 @@ def measure_memory(load: Load, server: Server, settings: Settings) -> Memory:
     load.send(CLI_REFUSALS, settings.memory_warmup)
     before = server.rss_kib()
     load.send(CLI_REFUSALS, settings.memory_refusals)
+    time.sleep(1.2)  # the throttle's 1 s window passes: the next failures let the old timestamps expire
+    load.send(CLI_REFUSALS, CONCURRENCY)
     return Memory(before, server.rss_kib(), settings.memory_refusals)
 
 

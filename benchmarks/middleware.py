@@ -19,6 +19,7 @@ import asyncio
 import gc
 import os
 import time
+import tracemalloc
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -29,6 +30,7 @@ from lesson_code.audit import AuditLog
 from lesson_code.auth import ApiKeyMiddleware
 from lesson_code.keys import KeyRecord, KeyRing, generate_key, key_digest
 from lesson_code.raw_requests import mcp_headers
+from lesson_code.throttle import FailedAttemptThrottle
 
 NAME: Final = "middleware"
 SIZES: Final = (10, 10_000, 1_000_000)
@@ -43,16 +45,20 @@ BASELINE: Final = "inner app alone"
 # This thread's CPU time, not wall time: the calls never wait on anything, so CPU time is their
 # whole cost, and time spent descheduled while a neighbour on the shared machine runs is left out.
 CLOCK: Final = time.thread_time_ns
+REFUSAL_WINDOW: Final = 0.5  # seconds: the throttle's window while measuring refusal memory
+REFUSAL_AUDIT_RING: Final = 200  # entries kept by the in-memory audit log while measuring refusal memory
 
 
 @dataclass(frozen=True)
 class Settings:
     rounds: int
     batch: int
+    refusal_warmup: int = 10_000
+    refusals: int = 20_000
 
 
 FULL = Settings(rounds=80, batch=300)
-QUICK = Settings(rounds=30, batch=200)
+QUICK = Settings(rounds=30, batch=200, refusals=5_000)
 
 _START = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
 _BODY = {"type": "http.response.body", "body": b"{}"}
@@ -195,7 +201,77 @@ def run(quick: bool = False) -> Section:
             f"worst ratio {flatness:.3f}×",
         )
     )
+    memory = refusal_memory(settings)
+    table = Table(
+        "Memory per 1,000 refusals in process (tracemalloc), wrong keys, throttle raised, audit log in memory "
+        f"({REFUSAL_AUDIT_RING} entries)",
+        ["refusals after warm-up", "traced memory growth", "per 1,000 refusals"],
+    )
+    table.rows.append(
+        [f"{memory.refusals:,}", f"{memory.growth_bytes / 1024:+,.1f} KiB", f"{memory.per_thousand_kib:+.2f} KiB"]
+    )
+    section.tables.append(table)
+    section.notes.append(
+        f"Memory: {memory.warmup:,} refusals first (the in-memory audit log fills to its limit and the throttle "
+        "table holds its address), then traced memory is compared before and after the measured refusals, each "
+        "with a fresh scope and a fresh wrong key, as a scanner sends them. The throttle counts every failure but "
+        f"never answers 429, with a {REFUSAL_WINDOW:g} s window so that what it holds is steady."
+    )
+    section.targets.append(
+        Target(
+            f"in process, {memory.refusals:,} refusals grow traced memory by less than 1 MB after warm-up",
+            memory.growth_bytes < 1_000_000,
+            f"{memory.growth_bytes / 1024:+,.1f} KiB",
+        )
+    )
     return section
+
+
+@dataclass(frozen=True)
+class RefusalMemory:
+    warmup: int
+    refusals: int
+    growth_bytes: int
+
+    @property
+    def per_thousand_kib(self) -> float:
+        return self.growth_bytes / 1024 / (self.refusals / 1000)
+
+
+def refusal_memory(settings: Settings) -> RefusalMemory:
+    """Traced memory growth over `settings.refusals` refusals, after `settings.refusal_warmup` of them."""
+    # A small in-memory ring: tracemalloc sees only blocks allocated after it starts, so the entries that
+    # replace a full ring's older ones would count as growth until the ring has turned over once.
+    audit = AuditLog(memory_limit=REFUSAL_AUDIT_RING)
+    middleware = ApiKeyMiddleware(
+        inner_app,
+        KeyRing.from_keys({"valid": generate_key()}),
+        # Counts every failure, never answers 429; a short window, so the counts it holds stay as many as
+        # arrive in half a second (with 60 s it would hold a minute of them: bounded, but not steady here).
+        throttle=FailedAttemptThrottle(10**9, REFUSAL_WINDOW),
+        audit=audit,
+    )
+    loop = asyncio.new_event_loop()
+
+    async def refuse(count: int) -> None:
+        for _ in range(count):
+            scope = make_scope(generate_key())
+            await middleware(scope, receive, send)
+
+    try:
+        loop.run_until_complete(refuse(max(settings.refusal_warmup, audit.memory_limit)))
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        loop.run_until_complete(refuse(settings.refusals))
+        time.sleep(REFUSAL_WINDOW * 1.2)  # the window passes, so the next failure lets old timestamps expire
+        loop.run_until_complete(refuse(1))
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+    finally:
+        loop.close()
+    return RefusalMemory(max(settings.refusal_warmup, audit.memory_limit), settings.refusals, after - before)
 
 
 def _variant(size: int, case: str, audit: str) -> str:

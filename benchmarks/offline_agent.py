@@ -6,6 +6,12 @@
   The child also reports its import and query times, to show where it goes.
 * warm: in this process, after a first query has paid for the imports; the
   median of repeated queries, which is what a notebook cell costs on re-run.
+* demo: `python -m lesson_code demo` end to end in a new process (its own server,
+  the offline model), what an instructor's first demo of the day costs.
+* first tool call: a new process connects the agent's MCP client to the server and
+  times its first `tools/call` against the following ones. The first one used to
+  import `jsonschema` and build an RFC 3987 grammar (about 1.2 s); see
+  `lesson_code/perf_startup.py`.
 
 Cold and warm runs alternate, round by round. The server is the secured app in
 a `BackgroundServer` thread of this process, exactly as the notebooks run it.
@@ -34,6 +40,26 @@ from lesson_code.keys import KeyRing, generate_key
 
 NAME: Final = "agent"
 WARM_TARGET_SECONDS: Final = 1.0
+DEMO_TARGET_SECONDS: Final = 2.0
+FIRST_CALL_TARGET: Final = 2.0  # first tool call in a fresh process / a warm one
+FIRST_CALL_REPEATS: Final = 8
+
+FIRST_CALL_SCRIPT: Final = f"""\
+import asyncio, json, sys, time
+from lesson_code.agent import connect_shopping_server
+
+async def main(url, key):
+    async with connect_shopping_server(url, key) as server:
+        await server.list_tools()
+        times = []
+        for _ in range({FIRST_CALL_REPEATS}):
+            start = time.perf_counter()
+            await server.call_tool("list_items", {{}})
+            times.append(time.perf_counter() - start)
+    print(json.dumps(times))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
 
 COLD_SCRIPT: Final = """\
 import time
@@ -120,12 +146,29 @@ def run(quick: bool = False) -> Section:
                     seconds, report["tool_calls"], http_requests_since(before), report["imports"], report["query"]
                 )
 
+            def first_call_once() -> list[float]:
+                child = subprocess.run(
+                    [sys.executable, "-c", FIRST_CALL_SCRIPT, server.mcp_url, key],
+                    cwd=PROJECT_ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+                if child.returncode != 0:
+                    raise RuntimeError(f"the first-tool-call process failed:\n{child.stderr[-2000:]}")
+                times: list[float] = json.loads(child.stdout.strip().splitlines()[-1])
+                return times
+
             first = warm_once()  # pays for this process's imports and first-use set-up
             samples = interleaved(
                 ["cold", "warm"],
                 settings.rounds,
                 lambda v: [cold_once()] if v == "cold" else [warm_once() for _ in range(settings.warm_per_round)],
             )
+            first_calls = [first_call_once() for _ in range(settings.rounds)]
+    demos = [demo_once(env) for _ in range(settings.rounds)]
 
     cold = [r for chunk in samples["cold"] for r in chunk]
     warm = [r for chunk in samples["warm"] for r in chunk]
@@ -177,4 +220,55 @@ def run(quick: bool = False) -> Section:
     section.targets.append(
         Target(f"warm offline query under {WARM_TARGET_SECONDS:g} s", warm_s < WARM_TARGET_SECONDS, f"{warm_s:.3f} s")
     )
+
+    demo_s = median(demos)
+    first_s = median([times[0] for times in first_calls])
+    later_s = median([t for times in first_calls for t in times[1:]])
+    first_ratio = median([times[0] / median(times[1:]) for times in first_calls])
+    table = Table(
+        f"Cold start ({settings.rounds} new processes each)",
+        ["what", "median wall time", "vs warm"],
+    )
+    table.rows.append(["`python -m lesson_code demo`, end to end (new process, offline model)", f"{demo_s:.3f} s", ""])
+    table.rows.append(
+        [
+            "first `tools/call` in a new process (agent's MCP client)",
+            f"{first_s * 1e3:.1f} ms",
+            f"{first_ratio:.2f}× (median of per-process ratios)",
+        ]
+    )
+    table.rows.append(
+        [f"later `tools/call`s in the same process ({FIRST_CALL_REPEATS - 1} each)", f"{later_s * 1e3:.1f} ms", "1.00×"]
+    )
+    section.tables.append(table)
+    section.targets += [
+        Target(
+            f"`python -m lesson_code demo` cold, end to end, at most {DEMO_TARGET_SECONDS:g} s",
+            demo_s <= DEMO_TARGET_SECONDS,
+            f"{demo_s:.3f} s",
+        ),
+        Target(
+            f"first tool call in a fresh process at most {FIRST_CALL_TARGET:g}× a warm one",
+            first_ratio <= FIRST_CALL_TARGET,
+            f"{first_ratio:.2f}×",
+        ),
+    ]
     return section
+
+
+def demo_once(env: dict[str, str]) -> float:
+    """Wall time of `python -m lesson_code demo` in a new process, as an instructor runs it."""
+    start = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, "-m", "lesson_code", "demo"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if child.returncode != 0 or "Assistant:" not in child.stdout:
+        raise RuntimeError(f"`python -m lesson_code demo` failed ({child.returncode}):\n{child.stderr[-2000:]}")
+    return seconds
