@@ -23,6 +23,10 @@ MISSING_API_KEY: Final = -32010
 INVALID_API_KEY: Final = -32011
 TOO_MANY_FAILED_ATTEMPTS: Final = -32012
 REQUEST_REJECTED: Final = -32013
+# -32014 (HTTP 503): a cluster replica lost its shared key store for longer than its grace, so it
+# fails closed (lesson_code.redis_sync). Not in ERROR_CODES, which lists the key check's own refusals
+# (lesson 03 prints that table); the README's table has it.
+KEY_STORE_UNAVAILABLE: Final = -32014
 
 ERROR_CODES: Final[dict[int, str]] = {
     MISSING_API_KEY: "no API key was sent (HTTP 401)",

@@ -43,8 +43,7 @@ DEFAULT_CHECK_INTERVAL: Final = 2.0
 POLL_SLICE: Final = 0.1  # how long one wait for a message lasts: bounds the time stop() takes
 RECONNECT_DELAY: Final = 0.5
 
-# -32014: the JSON-RPC code of "key store unavailable" (errors.KEY_STORE_UNAVAILABLE where errors.py has it).
-KEY_STORE_UNAVAILABLE: Final[int] = getattr(errors, "KEY_STORE_UNAVAILABLE", -32014)
+KEY_STORE_UNAVAILABLE: Final = errors.KEY_STORE_UNAVAILABLE  # -32014
 UNAVAILABLE_MESSAGE: Final = "Service unavailable: the key store cannot be reached. Try again shortly."
 
 
