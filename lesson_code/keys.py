@@ -189,15 +189,19 @@ def write_key_file(path: str | Path, records: list[KeyRecord]) -> None:
 
 
 @contextlib.contextmanager
-def keys_file_lock(path: str | Path) -> Iterator[None]:
+def keys_file_lock(path: str | Path, *, create: bool = False) -> Iterator[None]:
     """Hold the lock beside the keys file (`<file>.lock`) that serialises read-modify-write.
 
     The lock sits beside the symlink's target, so commands given the link and
     commands given the target share it. Waiting longer than
-    `LOCK_TIMEOUT_SECONDS` raises `KeyFileError`.
+    `LOCK_TIMEOUT_SECONDS` raises `KeyFileError`. Only `create` makes a missing
+    folder; otherwise a missing folder means there is no keys file to change.
     """
     file = _target(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    elif not file.parent.is_dir():
+        raise KeyFileError(f"there is no keys file at {path}")
     lock_path = file.with_name(file.name + ".lock")
     try:
         with filelock.FileLock(lock_path, timeout=LOCK_TIMEOUT_SECONDS, mode=0o600):
@@ -215,7 +219,7 @@ def create_key(path: str | Path, name: str, role: str = DEFAULT_ROLE) -> tuple[s
     if name.endswith(PREVIOUS_SUFFIX):
         raise KeyFileError(f"names ending in {PREVIOUS_SUFFIX!r} are kept for `keys rotate`: choose another name")
     _check_role(role)
-    with keys_file_lock(path):
+    with keys_file_lock(path, create=True):
         records = read_key_file(path)
         if any(r.name == name for r in records):
             raise KeyFileError(f"a key named {name!r} already exists: revoke or rotate it instead")

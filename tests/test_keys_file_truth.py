@@ -261,3 +261,10 @@ def test_serve_refuses_an_invalid_keys_file_at_start_up_in_one_line(tmp_path):
         f"error: keys file {keys_file} is invalid: entry 1 ('alice') has the unknown role 'Viewer': "
         "choose one of shopper, viewer"
     )
+
+
+def test_revoking_in_a_folder_that_does_not_exist_creates_nothing(tmp_path):
+    missing = tmp_path / "no-such-folder" / "keys.json"
+    with pytest.raises(KeyFileError, match="there is no keys file at"):
+        revoke_key(missing, "alice")
+    assert not missing.parent.exists()
