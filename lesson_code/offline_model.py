@@ -35,6 +35,7 @@ from agents.testing import ModelStep, ScriptedModel, assistant_message, function
 from agents.tool import Tool
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
+from lesson_code.text import join_words, shorten
 from lesson_code.tool_output import parse_tool_output
 
 __all__ = [
@@ -236,8 +237,8 @@ def _decide(conversation: _Conversation, available: set[str], turn: int) -> TRes
         # Checked before the first call, so a request is never left half done for this reason.
         offered = ", ".join(sorted(available)) or "no tools at all"
         problem = (
-            f"The server does not offer {_join(missing)} to this key (it offers: {offered}), "
-            f"so I did not {_join([_human(step) for step in remaining])}."
+            f"The server does not offer {join_words(missing)} to this key (it offers: {offered}), "
+            f"so I did not {join_words([_human(step) for step in remaining])}."
         )
         return _answer(_summary(done, [], problem), turn)
     if remaining:
@@ -320,15 +321,15 @@ def _summary(done: list[tuple[PlannedCall, Any]], remaining: list[PlannedCall], 
             added.append(_quantity_name(step.arguments.get("quantity", 1), step.arguments.get("name")))
             continue
         if added:
-            sentences.append(f"Added {_join(added)} to your list.")
+            sentences.append(f"Added {join_words(added)} to your list.")
             added = []
         sentences.append(_result_sentence(step, output))
     if added:
-        sentences.append(f"Added {_join(added)} to your list.")
+        sentences.append(f"Added {join_words(added)} to your list.")
     if problem:
         sentences.append(problem)
     if remaining:
-        sentences.append(f"I stopped there and did not {_join([_human(step) for step in remaining])}.")
+        sentences.append(f"I stopped there and did not {join_words([_human(step) for step in remaining])}.")
     return " ".join(sentences) or "There was nothing to do."
 
 
@@ -388,7 +389,7 @@ def _items_phrase(value: Any) -> str | None:
         if not (isinstance(entry, dict) and entry.get("name")):
             return None
         phrases.append(_quantity_name(entry.get("quantity", 1), entry["name"]))
-    return _join(phrases)
+    return join_words(phrases)
 
 
 def _human(step: PlannedCall) -> str:
@@ -438,13 +439,5 @@ def _quantity_name(quantity: Any, name: Any) -> str:
 
 def _short(text: str, limit: int = 200) -> str:
     """One line of at most `limit` characters, ending like a sentence."""
-    text = " ".join(text.split())
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    text = shorten(text, limit)
     return text if text.endswith((".", "!", "?", "…")) else text + "."
-
-
-def _join(parts: list[str]) -> str:
-    """ "a", "a and b", "a, b and c"."""
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -42,7 +42,8 @@ from lesson_code.exercises import (
     run_coroutine,
     wire,
 )
-from lesson_code.exercises.core import table_markdown, table_text
+from lesson_code.exercises.core import table_markdown
+from lesson_code.text import text_table
 
 _run, _verdict, _cell_for = run_cell, verdict_line, cell_for
 
@@ -321,7 +322,7 @@ def test_run_coroutine_passes_errors_and_times_out():
 
 
 def test_tables_align_and_render():
-    text = table_text(["Check", "Result"], [["✅ Python", "3.11"], ["❌ mcp", "not installed"]])
+    text = text_table(["Check", "Result"], [["✅ Python", "3.11"], ["❌ mcp", "not installed"]], rule=True)
     assert text.splitlines() == [
         "Check     Result",
         "--------  -------------",

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from lesson_code.redaction import redact
+from lesson_code.text import join_words as join_words  # re-exported: the lesson modules import it from here
+from lesson_code.text import text_table
 
 T = TypeVar("T")
 
@@ -280,24 +282,7 @@ def exercises_in(module: object) -> dict[str, Exercise]:
     return dict(sorted(found.items(), key=lambda item: int(item[0][1:]) if item[0][1:].isdigit() else 0))
 
 
-def join_words(words: Iterable[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    items = list(words)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
 # -- small tables for calm notebook output -----------------------------------------------
-
-
-def table_text(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: every column padded except the last, so a long last cell never skews it."""
-    cells = [list(columns), *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns) - 1)]
-    lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(len(widths))), row[-1]]).rstrip() for row in cells]
-    rule = "  ".join([*("-" * w for w in widths), "-" * max(len(row[-1]) for row in cells)])
-    return "\n".join([lines[0], rule, *lines[1:]])
 
 
 def table_markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -314,7 +299,7 @@ def show_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     from IPython import get_ipython  # installed with JupyterLab; imported here to keep `core` light
     from IPython.display import display
 
-    text = table_text(columns, rows)
+    text = text_table(columns, rows, rule=True)
     if get_ipython() is not None:
         display({"text/plain": text, "text/markdown": table_markdown(columns, rows)}, raw=True)
     else:
