@@ -38,7 +38,15 @@ from typing import Any, Final, Literal
 
 import httpx2
 import openai
-from agents import Agent, Model, RunConfig, RunContextWrapper, Runner, default_tool_error_function
+from agents import (
+    Agent,
+    Model,
+    OpenAIResponsesModel,
+    RunConfig,
+    RunContextWrapper,
+    Runner,
+    default_tool_error_function,
+)
 from agents.exceptions import UserError
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.mcp import MCPServer, MCPServerStreamableHttp, MCPServerStreamableHttpParams
@@ -48,6 +56,7 @@ from lesson_code.errors import INVALID_API_KEY, MISSING_API_KEY, TOO_MANY_FAILED
 from lesson_code.model_mode import OFFLINE_SWITCH, model_base_url, offline_reason
 from lesson_code.offline_model import OfflineShoppingModel
 from lesson_code.perf_startup import prepare_first_tool_call
+from lesson_code.text import shorten
 from lesson_code.tool_output import parse_tool_output
 
 # The first tool call imports jsonschema, whose IRI checker would build a grammar we never use (~1 s):
@@ -184,14 +193,10 @@ def _call_signature(tool: str | None, arguments_json: str) -> str:
     except ValueError:
         arguments = arguments_json
     if isinstance(arguments, dict):
-        shown = ", ".join(f"{name}={_short(repr(value))}" for name, value in arguments.items())
+        shown = ", ".join(f"{name}={shorten(repr(value), MAX_ARGUMENT_CHARS)}" for name, value in arguments.items())
     else:
-        shown = _short(str(arguments))
+        shown = shorten(str(arguments), MAX_ARGUMENT_CHARS)
     return f"{tool or '?'}({shown})"
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_ARGUMENT_CHARS else text[: MAX_ARGUMENT_CHARS - 1] + "…"
 
 
 @dataclass
@@ -206,15 +211,17 @@ class AgentRunResult:
 def choose_model(*, model_name: str | None = None) -> tuple[Model | str, str]:
     """The model to use and a one-line description of it, for printing.
 
-    A real OpenAI model when `OPENAI_API_KEY` is set; a model *name* is enough, because the
-    SDK's default provider builds its `AsyncOpenAI` client with `OPENAI_BASE_URL` when set.
-    Otherwise, or with `COURSE_OFFLINE=1`, the deterministic offline stand-in.
+    A real OpenAI model when `OPENAI_API_KEY` is set, with a client of its own that reads
+    `OPENAI_API_KEY` and `OPENAI_BASE_URL` now (the SDK's shared default client stays bound to
+    the event loop it was first used on). Otherwise, or with `COURSE_OFFLINE=1`, the
+    deterministic offline stand-in.
     """
     if (reason := offline_reason()) is not None:
         return OfflineShoppingModel(), f"offline stand-in model ({reason})"
     name = model_name or os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL
     base_url = os.environ.get("OPENAI_BASE_URL")
-    return name, f"OpenAI model {name}" + (f" via {base_url}" if base_url else "")
+    model = OpenAIResponsesModel(model=name, openai_client=openai.AsyncOpenAI())
+    return model, f"OpenAI model {name}" + (f" via {base_url}" if base_url else "")
 
 
 def connect_shopping_server(
@@ -477,6 +484,8 @@ def _describe(model: Model | str) -> str:
         return f"OpenAI model {model}"
     if isinstance(model, OfflineShoppingModel):
         return "offline stand-in model"
+    if isinstance(model, OpenAIResponsesModel):
+        return f"OpenAI model {model.model}"
     return type(model).__name__
 
 
@@ -492,8 +501,7 @@ def _arguments(raw_item: Any) -> dict[str, Any]:
 def _short_result(output: Any, limit: int = 200) -> str:
     value = parse_tool_output(output)
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit)
 
 
 def _ignore(_event: AgentEvent) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from agents import RunContextWrapper
+from agents import OpenAIResponsesModel, RunContextWrapper
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
@@ -275,11 +275,16 @@ def test_choose_model_without_an_openai_key_is_offline() -> None:
 
 def test_choose_model_with_an_openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    assert choose_model() == ("gpt-4.1-mini", "OpenAI model gpt-4.1-mini")
+    model, description = choose_model()
+    assert isinstance(model, OpenAIResponsesModel) and model.model == "gpt-4.1-mini"
+    assert description == "OpenAI model gpt-4.1-mini"
     monkeypatch.setenv("OPENAI_MODEL", "gpt-test")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    assert choose_model() == ("gpt-test", "OpenAI model gpt-test via http://127.0.0.1:9/v1")
-    assert choose_model(model_name="other")[0] == "other"
+    model, description = choose_model()
+    assert isinstance(model, OpenAIResponsesModel) and model.model == "gpt-test"
+    assert description == "OpenAI model gpt-test via http://127.0.0.1:9/v1"
+    other, _ = choose_model(model_name="other")
+    assert isinstance(other, OpenAIResponsesModel) and other.model == "other"
 
 
 def test_connect_shopping_server_puts_the_key_in_one_header() -> None:
