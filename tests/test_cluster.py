@@ -22,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -72,7 +73,7 @@ def _status(url: str, key: str) -> int:
     return httpx.post(url, timeout=10, **list_tools(api_key=key)).status_code
 
 
-def _until(condition, timeout: float = 10) -> float:  # type: ignore[no-untyped-def]
+def _until(condition: Callable[[], bool], timeout: float = 10) -> float:
     started = time.monotonic()
     while not condition():
         assert time.monotonic() - started < timeout, "timed out"
@@ -83,7 +84,7 @@ def _until(condition, timeout: float = 10) -> float:  # type: ignore[no-untyped-
 # --- clients of both protocol versions through the front --------------------------------------------
 
 
-def test_the_python_agent_works_through_the_front(cluster: LocalCluster):
+def test_the_python_agent_works_through_the_front(cluster: LocalCluster) -> None:
     from lesson_code.agent import run_shopping_query
 
     key = new_key(cluster, "agent")
@@ -92,7 +93,9 @@ def test_the_python_agent_works_through_the_front(cluster: LocalCluster):
     assert "2 × apples" in run.answer
 
 
-def _legacy(url: str, key: str, message: dict | None, *, method: str = "POST", **headers: str) -> httpx.Response:
+def _legacy(
+    url: str, key: str, message: dict[str, Any] | None, *, method: str = "POST", **headers: str
+) -> httpx.Response:
     base = {
         "x-api-key": key,
         "accept": "application/json, text/event-stream",
@@ -103,7 +106,7 @@ def _legacy(url: str, key: str, message: dict | None, *, method: str = "POST", *
     return httpx.request(method, url, headers=base, json=message, timeout=10)
 
 
-def _result(response: httpx.Response) -> dict:
+def _result(response: httpx.Response) -> dict[str, Any]:
     """The JSON-RPC message of a JSON or a one-event SSE response."""
     if response.headers["content-type"].startswith("text/event-stream"):
         data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
@@ -111,7 +114,7 @@ def _result(response: httpx.Response) -> dict:
     return response.json()
 
 
-def test_a_2025_11_25_client_works_through_the_front_on_every_replica(cluster: LocalCluster):
+def test_a_2025_11_25_client_works_through_the_front_on_every_replica(cluster: LocalCluster) -> None:
     key = new_key(cluster, "legacy")
     hello = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
     initialized = _legacy(cluster.front_url, key, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello})
@@ -149,7 +152,7 @@ def test_a_2025_11_25_client_works_through_the_front_on_every_replica(cluster: L
     assert refused.status_code == 401
 
 
-def test_the_optional_get_stream_opens_through_the_front_and_carries_no_session(cluster: LocalCluster):
+def test_the_optional_get_stream_opens_through_the_front_and_carries_no_session(cluster: LocalCluster) -> None:
     """What the SDK's stateless mode does with the standalone GET stream (mcp 2.x): 200, an open, silent
     SSE stream, rather than 405. nginx passes it through unbuffered and ends it after proxy_read_timeout."""
     key = new_key(cluster, "stream")
@@ -162,7 +165,7 @@ def test_the_optional_get_stream_opens_through_the_front_and_carries_no_session(
         assert refused.status_code == 401
 
 
-def test_the_mcp_inspector_negotiates_2025_11_25_and_works_through_the_front(cluster: LocalCluster):
+def test_the_mcp_inspector_negotiates_2025_11_25_and_works_through_the_front(cluster: LocalCluster) -> None:
     if not INSPECTOR.exists() or shutil.which("node") is None:
         pytest.fail("the MCP Inspector CLI is missing: run `make .tools/node_modules/.bin/mcp-inspector`")
     key = new_key(cluster, "inspector")
@@ -190,7 +193,7 @@ def test_the_mcp_inspector_negotiates_2025_11_25_and_works_through_the_front(clu
     assert f'protocol="{LEGACY}"' in log
 
 
-def test_the_front_logs_which_replica_answered_and_never_a_key(cluster: LocalCluster):
+def test_the_front_logs_which_replica_answered_and_never_a_key(cluster: LocalCluster) -> None:
     key = new_key(cluster, "logged")
     for _ in range(3):
         assert _status(cluster.front_url, key) == 200
@@ -204,7 +207,7 @@ def test_the_front_logs_which_replica_answered_and_never_a_key(cluster: LocalClu
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_the_cluster_command_stops_everything_it_started(tmp_path: Path, sig: signal.Signals):
+def test_the_cluster_command_stops_everything_it_started(tmp_path: Path, sig: signal.Signals) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "lesson_code", "cluster", "--replicas", "2", "--port", "0",
          "--db", str(tmp_path / "shop.sqlite3")],

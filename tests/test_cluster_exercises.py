@@ -17,7 +17,7 @@ NAMES = {"q1": "must_share", "q2": "client_address", "q3": "retried"}
 
 
 def _answer(name: str, code: str) -> object:
-    namespace: dict = {"____": ____}
+    namespace: dict[str, object] = {"____": ____}
     exec(compile(code, f"<lesson07.{name}>", "exec"), namespace)  # noqa: S102 - our own test data
     return namespace[NAMES[name]]
 
@@ -34,7 +34,7 @@ def _cases(kind: str) -> list[tuple[str, str, str, str]]:
 
 
 @pytest.mark.parametrize("case", _cases("wrong"), ids=lambda c: f"{c[0]}: {c[1]}")
-def test_each_wrong_answer_gets_its_specific_reason(case: tuple[str, str, str, str]):
+def test_each_wrong_answer_gets_its_specific_reason(case: tuple[str, str, str, str]) -> None:
     name, _, code, fragment = case
     result = getattr(lesson07, name).evaluate(_answer(name, code))
     assert result.status == "incorrect", result
@@ -42,14 +42,14 @@ def test_each_wrong_answer_gets_its_specific_reason(case: tuple[str, str, str, s
 
 
 @pytest.mark.parametrize("case", _cases("right"), ids=lambda c: f"{c[0]}: {c[1]}")
-def test_a_right_answer_written_another_way_passes(case: tuple[str, str, str, str]):
+def test_a_right_answer_written_another_way_passes(case: tuple[str, str, str, str]) -> None:
     name, _, code, _ = case
     result = getattr(lesson07, name).evaluate(_answer(name, code))
     assert result.correct, result
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_the_solution_passes_and_the_starting_code_is_not_attempted(name: str):
+def test_the_solution_passes_and_the_starting_code_is_not_attempted(name: str) -> None:
     exercise = getattr(lesson07, name)
     assert exercise.evaluate(_answer(name, exercise.solution_code)).correct
     assert exercise.evaluate(____).status == "not_attempted"
@@ -58,7 +58,7 @@ def test_the_solution_passes_and_the_starting_code_is_not_attempted(name: str):
         assert exercise.evaluate(_answer(name, stub)).status == "not_attempted"
 
 
-def test_every_exercise_has_at_least_two_wrong_answers_and_one_right():
+def test_every_exercise_has_at_least_two_wrong_answers_and_one_right() -> None:
     for name in NAMES:
         module = importlib.import_module(f"exercises_answers.lesson07_{name}")
         assert len(module.WRONG) >= 2 and len(module.RIGHT) >= 1, name

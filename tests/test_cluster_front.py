@@ -18,8 +18,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -66,7 +67,7 @@ def status(url: str, key: str, **headers: str) -> int:
     return httpx.post(url, timeout=10, **request).status_code
 
 
-def test_the_generated_configuration_passes_nginx_t(tmp_path: Path):
+def test_the_generated_configuration_passes_nginx_t(tmp_path: Path) -> None:
     _, nginx = find_engines()
     for sub in ("temp/client_body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"):
         (tmp_path / sub).mkdir(parents=True)
@@ -85,18 +86,18 @@ def test_the_generated_configuration_passes_nginx_t(tmp_path: Path):
     assert "max_fails=1 fail_timeout=5s" in text
 
 
-def test_the_front_and_the_replicas_refuse_the_same_body_size():
+def test_the_front_and_the_replicas_refuse_the_same_body_size() -> None:
     assert FRONT_BODY_LIMIT == MAX_REQUEST_BODY_BYTES
 
 
-def test_requests_are_spread_over_every_replica(cluster: LocalCluster, keyed: tuple[Path, str]):
+def test_requests_are_spread_over_every_replica(cluster: LocalCluster, keyed: tuple[Path, str]) -> None:
     _, key = keyed
     assert [status(cluster.front_url, key) for _ in range(9)] == [200] * 9
     served = {c.name for c in cluster.replicas if _audit_entries(cluster, c.name, lambda e: e.get("event") == "auth")}
     assert served == {"r1", "r2", "r3"}
 
 
-def test_the_front_survives_kill_9_of_a_replica(cluster: LocalCluster, keyed: tuple[Path, str]):
+def test_the_front_survives_kill_9_of_a_replica(cluster: LocalCluster, keyed: tuple[Path, str]) -> None:
     _, key = keyed
     results: list[int] = []
     stop = threading.Event()
@@ -125,7 +126,9 @@ def test_the_front_survives_kill_9_of_a_replica(cluster: LocalCluster, keyed: tu
     assert results[after_kill + 1 :] == [200] * len(results[after_kill + 1 :])
 
 
-def test_with_every_replica_gone_the_front_answers_a_json_rpc_503(cluster: LocalCluster, keyed: tuple[Path, str]):
+def test_with_every_replica_gone_the_front_answers_a_json_rpc_503(
+    cluster: LocalCluster, keyed: tuple[Path, str]
+) -> None:
     _, key = keyed
     for child in cluster.replicas:
         cluster.kill_replica(child.name)
@@ -136,7 +139,9 @@ def test_with_every_replica_gone_the_front_answers_a_json_rpc_503(cluster: Local
     assert "no replica answered" in response.json()["error"]["message"]
 
 
-def test_a_client_supplied_x_forwarded_for_never_reaches_a_replica(cluster: LocalCluster, keyed: tuple[Path, str]):
+def test_a_client_supplied_x_forwarded_for_never_reaches_a_replica(
+    cluster: LocalCluster, keyed: tuple[Path, str]
+) -> None:
     _, key = keyed
     spoofed = "203.0.113.77"
     for _ in range(3):  # one request per replica (round robin)
@@ -147,7 +152,7 @@ def test_a_client_supplied_x_forwarded_for_never_reaches_a_replica(cluster: Loca
         assert all(spoofed not in json.dumps(e) for e in entries)
 
 
-def test_an_idle_connection_is_closed_by_the_front(tmp_path: Path, keyed: tuple[Path, str]):
+def test_an_idle_connection_is_closed_by_the_front(tmp_path: Path, keyed: tuple[Path, str]) -> None:
     settings = FrontSettings(client_header_timeout_s=1)
     with LocalCluster(1, keys_files=[keyed[0]], front_settings=settings, workdir=tmp_path / "c", name="idle") as c:
         with socket.create_connection(("127.0.0.1", c.port), timeout=10) as sock:
@@ -159,7 +164,7 @@ def test_an_idle_connection_is_closed_by_the_front(tmp_path: Path, keyed: tuple[
         assert waited < 5, f"the front held an idle connection for {waited:.1f} s"
 
 
-def test_a_body_over_the_limit_is_refused_at_the_front(cluster: LocalCluster, keyed: tuple[Path, str]):
+def test_a_body_over_the_limit_is_refused_at_the_front(cluster: LocalCluster, keyed: tuple[Path, str]) -> None:
     _, key = keyed
     response = httpx.post(
         cluster.front_url,
@@ -183,7 +188,7 @@ def _cluster_command(path: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("present", [(), ("redis-server",)], ids=["neither", "only-redis"])
-def test_the_cluster_command_refuses_in_one_line_without_its_engines(tmp_path: Path, present: tuple[str, ...]):
+def test_the_cluster_command_refuses_in_one_line_without_its_engines(tmp_path: Path, present: tuple[str, ...]) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name in present:
@@ -201,7 +206,7 @@ def test_the_cluster_command_refuses_in_one_line_without_its_engines(tmp_path: P
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-def test_nginx_is_found_next_to_a_bin_folder_on_path(tmp_path: Path):
+def test_nginx_is_found_next_to_a_bin_folder_on_path(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     (tmp_path / "sbin").mkdir()
     nginx = find_program("nginx")
@@ -214,7 +219,7 @@ def test_nginx_is_found_next_to_a_bin_folder_on_path(tmp_path: Path):
 # --- helpers ----------------------------------------------------------------------------------------------
 
 
-def _audit_entries(cluster: LocalCluster, replica: str, keep) -> list[dict]:  # type: ignore[no-untyped-def]
+def _audit_entries(cluster: LocalCluster, replica: str, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
     """The replica's audit entries that `keep` accepts, waiting (up to 5 s) for its buffered writer."""
     path = cluster.workdir / f"audit-{replica}.jsonl"
     deadline = time.monotonic() + 5
@@ -226,14 +231,14 @@ def _audit_entries(cluster: LocalCluster, replica: str, keep) -> list[dict]:  # 
         time.sleep(0.05)
 
 
-def _wait_until(condition, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def _wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
 
 
-def test_no_engine_process_outlives_its_cluster(tmp_path: Path, keyed: tuple[Path, str]):
+def test_no_engine_process_outlives_its_cluster(tmp_path: Path, keyed: tuple[Path, str]) -> None:
     cluster = LocalCluster(2, keys_files=[keyed[0]], workdir=tmp_path / "c", name="orphans").start()
     groups = {child.pid for child in cluster.children()}
     assert _processes_in(groups), "the cluster's processes should be visible while it runs"
