@@ -88,7 +88,8 @@ class KeyManager(DisplaysWidget):
             f"new key <b>{record.name}</b> ({record.role}): <code>{mask(key)}</code> "
             f"fingerprint <code>{record.fingerprint}</code><br>"
             "<small>Shown masked. The full key went back to Python: call <code>.pop_last_key()</code> "
-            "on this manager (or keep what <code>.create()</code> returned). The server keeps only its digest.</small>"
+            "on this manager (or keep what <code>.create()</code> returned); its <code>.reveal()</code> is for the "
+            "client's secret store. The server keeps only its digest.</small>"
         )
         self._refresh(select=record.name)
         return MaskedKey(key)
