@@ -346,13 +346,14 @@ class LocalCluster:
         self.replica_count = replicas
         self.port = port
         self.given_redis_url = redis_url
-        self.keys_files = [Path(p) for p in keys_files] if keys_files is not None else None
+        # Absolute, because the replicas run in the cluster's own folder.
+        self.keys_files = [Path(p).absolute() for p in keys_files] if keys_files is not None else None
         self.extra_serve_args = list(extra_serve_args)
         self.front_settings = front_settings
         self.name = name
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="mcp-cluster-")) if workdir is None else Path(workdir)
-        self.db = Path(db) if db is not None else self.workdir / "shopping.sqlite3"
+        self.db = Path(db).absolute() if db is not None else self.workdir / "shopping.sqlite3"
         self.redis: Child | None = None
         self.redis_port: int | None = None
         self.replicas: list[Child] = []

@@ -33,6 +33,7 @@ from tests_support import ENV, PROJECT
 from lesson_code.cluster import LocalCluster, MissingToolError, find_engines
 from lesson_code.nginx_config import FrontSettings
 from lesson_code.raw_requests import list_tools
+from lesson_code.sse import json_message
 
 INSPECTOR = PROJECT / ".tools" / "node_modules" / ".bin" / "mcp-inspector"
 LEGACY = "2025-11-25"
@@ -108,10 +109,10 @@ def _legacy(
 
 def _result(response: httpx.Response) -> dict[str, Any]:
     """The JSON-RPC message of a JSON or a one-event SSE response."""
-    if response.headers["content-type"].startswith("text/event-stream"):
-        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
-        return json.loads(data[-1])
-    return response.json()
+    event_stream = response.headers["content-type"].startswith("text/event-stream")
+    message = json_message(response.text, event_stream=event_stream)
+    assert isinstance(message, dict), response.text[:200]
+    return message
 
 
 def test_a_2025_11_25_client_works_through_the_front_on_every_replica(cluster: LocalCluster) -> None:
@@ -210,7 +211,7 @@ def test_the_front_logs_which_replica_answered_and_never_a_key(cluster: LocalClu
 def test_the_cluster_command_stops_everything_it_started(tmp_path: Path, sig: signal.Signals) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "lesson_code", "cluster", "--replicas", "2", "--port", "0",
-         "--db", str(tmp_path / "shop.sqlite3")],
+         "--db", "shop.sqlite3"],  # relative to where the command runs, not to the replicas' folder
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path,
     )  # fmt: skip
     try:
@@ -243,6 +244,7 @@ def test_the_cluster_command_stops_everything_it_started(tmp_path: Path, sig: si
     assert "Cluster stopped" in out
     assert "Traceback" not in err
     assert [pid for pid, start in descendants.items() if _alive(pid, start)] == []
+    assert (tmp_path / "shop.sqlite3").exists()  # the shared database outlives the cluster, where it was asked for
 
 
 def _descendants(root: int) -> dict[int, str]:
