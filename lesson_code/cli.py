@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from lesson_code import redis_cli
 from lesson_code.cli_errors import missing_package_line
 from lesson_code.keys import (
     ENV_VAR,
@@ -146,6 +147,8 @@ def _keys_generate(args: argparse.Namespace) -> int:
 
 def _on_keys_file(args: argparse.Namespace, action: Callable[..., T], *params: object) -> T:
     """Run an action on the keys file; an unreadable or unwritable file is one line, not a traceback."""
+    if getattr(args, "redis", None):  # the same action on the cluster's shared store (lesson_code.redis_cli)
+        return redis_cli.on_store(args, action, *params)
     try:
         return action(args.keys_file, *params)
     except OSError as exc:
@@ -175,11 +178,25 @@ def _serve(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_USAGE) from None
 
     audit_path = Path(args.audit_log).expanduser()
+    replica = None
     if args.no_auth:
         try:
             app = create_open_app_for_threat_model(args.db, host=host)
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
+    elif args.redis:  # one replica of a cluster: keys, throttle and audit shared through Redis
+        replica = redis_cli.start_replica(args, audit_path)
+        app = replica.wrap(
+            create_secured_app(
+                replica.keyring,
+                args.db,
+                audit=replica.audit,
+                throttle=replica.throttle,
+                host=host,
+                allowed_hosts=args.allowed_host,
+                stateless=args.stateless,
+            )
+        )
     else:
         keyring = KeyRing.from_sources(args.keys_file)
         if len(keyring) == 0:
@@ -199,6 +216,7 @@ def _serve(args: argparse.Namespace) -> int:
             throttle=FailedAttemptThrottle(args.max_failures, args.failure_window),
             host=host,
             allowed_hosts=args.allowed_host,
+            stateless=args.stateless,
         )
 
     ssl_options: dict[str, str] = {}
@@ -230,6 +248,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"TLS with the development CA in {args.tls_dir}/dev-ca.pem (clients must trust it)", flush=True)
     if not args.no_auth:
         print(f"Audit log: {audit_path}", flush=True)
+        if replica is not None:
+            print(redis_cli.describe_replica(replica), flush=True)
         print("Try: " + curl_command(url), flush=True)
     proxies = ", ".join(trusted) if trusted else "none (clients are known by their socket address)"
     print(
@@ -259,6 +279,8 @@ def _serve(args: argparse.Namespace) -> int:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        if replica is not None:
+            replica.stop()
     print("Server stopped.", flush=True)
     return 0
 
@@ -358,6 +380,7 @@ def _parser() -> argparse.ArgumentParser:
     ]:
         sub = keys_commands.add_parser(name, help=help_text, description=help_text, formatter_class=_HelpFormatter)
         sub.add_argument("--keys-file", default=DEFAULT_KEYS_FILE, help=keys_file_help)
+        redis_cli.add_keys_option(sub)
         if needs_name:
             sub.add_argument("--name", required=True, help=f"the key's name: {NAME_RULE[len('a key name is ') :]}")
         if name == "new":
@@ -433,6 +456,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"most connections open at once; at the cap the oldest connection waiting for a request is closed "
         f"(default: {DEFAULT_MAX_CONNECTIONS}, lower when `ulimit -n` is low)",
     )
+    redis_cli.add_serve_options(serve)
     serve.set_defaults(handler=_serve)
 
     demo = commands.add_parser(
@@ -449,6 +473,8 @@ def _parser() -> argparse.ArgumentParser:
         help="trust this CA for https URLs, e.g. .course-data/tls/dev-ca.pem (default: the system's trust store)",
     )
     demo.set_defaults(handler=_demo)
+
+    redis_cli.add_audit_command(commands, _HelpFormatter)
 
     cluster = commands.add_parser("cluster", help="Redis, N replicas and nginx in front, on this machine")
     cluster.set_defaults(handler=_cluster)

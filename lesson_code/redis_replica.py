@@ -14,11 +14,12 @@ benchmark and lesson 07 use `build_replica_app` to get the same thing in one cal
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lesson_code.keys import KeyRecord, KeyRing
 from lesson_code.redis_audit import DEFAULT_STREAM, RedisStreamWriter, ReplicaAuditLog
@@ -26,6 +27,9 @@ from lesson_code.redis_keys import RedisKeyStore
 from lesson_code.redis_sync import DEFAULT_CHECK_INTERVAL, DEFAULT_GRACE, KeyStoreGate, RedisKeySync
 from lesson_code.redis_throttle import redis_throttle_storage
 from lesson_code.throttle import FailedAttemptThrottle
+
+if TYPE_CHECKING:
+    from lesson_code.app import ShoppingApp
 
 
 def default_replica_name() -> str:
@@ -85,9 +89,9 @@ class ReplicaState:
         throttle = FailedAttemptThrottle(max_failures, failure_window, storage=redis_throttle_storage(redis_url))
         return cls(name=name, redis_url=redis_url, keyring=keyring, sync=sync, audit=audit, throttle=throttle)
 
-    def wrap(self, app: Any) -> KeyStoreGate:
-        """`app` behind the fail-closed gate (the outermost layer)."""
-        return KeyStoreGate(app, self.sync)
+    def wrap(self, app: ShoppingApp) -> ShoppingApp:
+        """The same app with the fail-closed gate as its outermost layer."""
+        return dataclasses.replace(app, asgi=KeyStoreGate(app.asgi, self.sync))
 
     def stop(self) -> None:
         if self._stopped:
@@ -107,7 +111,7 @@ def build_replica_app(
     stateless: bool = True,
     host: str = "127.0.0.1",
     **options: Any,
-) -> tuple[KeyStoreGate, ReplicaState]:
+) -> tuple[ShoppingApp, ReplicaState]:
     """A complete replica as one ASGI app (serve it with `BackgroundServer`); stop the state after the server."""
     from lesson_code.app import create_secured_app  # the app imports the SDK: only when a replica is built
 

@@ -253,12 +253,6 @@ class KeyStoreGate:
         self.public_paths = public_paths
         self.response = errors.prepare_error(503, KEY_STORE_UNAVAILABLE, UNAVAILABLE_MESSAGE, [(b"retry-after", b"5")])
 
-    def __getattr__(self, name: str) -> Any:
-        # Let callers reach the wrapped app's parts (ShoppingApp.store, .keyring, ...).
-        if name == "app":  # not set yet (e.g. during copy): no recursion
-            raise AttributeError(name)
-        return getattr(self.app, name)
-
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if (
             scope["type"] == "lifespan"
