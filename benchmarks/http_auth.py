@@ -89,7 +89,7 @@ FULL = Settings(
     warmup=100,
     latency_rounds=100,
     latency_batch=8,
-    throughput_rounds=8,
+    throughput_rounds=12,
     slice_seconds=0.5,
     memory_warmup=3_000,
     memory_refusals=12_000,
@@ -335,7 +335,7 @@ def throughput_table(throughput: dict[str, list[Slice]], settings: Settings) -> 
         [
             "server",
             "median requests/s",
-            "vs its open server",
+            "vs its open server (median of per-round ratios)",
             "server CPU per request",
             "vs its open server",
             "load generator CPU",
@@ -349,7 +349,7 @@ def throughput_table(throughput: dict[str, list[Slice]], settings: Settings) -> 
             [
                 LABELS[variant],
                 f"{rate:,.0f}",
-                ratio(rate, median([s.rate for s in throughput[reference]])) if reference else "reference",
+                f"{paired_rate(slices, throughput[reference]):.3f}×" if reference else "reference",
                 f"{cpu * 1e6:,.0f} µs",
                 ratio(cpu, cpu_per_request(throughput[reference])) if reference else "reference",
                 f"{load_share(slices):.0%} of a core",
@@ -362,7 +362,7 @@ def refusal_table(throughput: dict[str, list[Slice]], memory: Memory) -> Table:
     refusals, calls = throughput[CLI_REFUSALS], throughput[CLI_SECURED]
     table = Table(
         f"Refusals: wrong key, 401, {CONCURRENCY} connections, against `serve` as shipped answering tool calls",
-        ["figure", "refusals (401)", "tool calls (200)", "ratio"],
+        ["figure", "refusals (401)", "tool calls (200)", "ratio (rates: median of per-round ratios)"],
     )
     table.rows.append(
         [
@@ -377,7 +377,7 @@ def refusal_table(throughput: dict[str, list[Slice]], memory: Memory) -> Table:
             "median requests/s",
             f"{median([s.rate for s in refusals]):,.0f}",
             f"{median([s.rate for s in calls]):,.0f}",
-            ratio(median([s.rate for s in refusals]), median([s.rate for s in calls])),
+            f"{paired_rate(refusals, calls):.3f}×",
         ]
     )
     table.rows.append(
@@ -400,7 +400,7 @@ def add_targets(
     for secured, reference in PAIRS[:2]:
         what = LABELS[secured]
         cpu = cpu_per_request(throughput[secured]) / cpu_per_request(throughput[reference])
-        rate = median([s.rate for s in throughput[secured]]) / median([s.rate for s in throughput[reference]])
+        rate = paired_rate(throughput[secured], throughput[reference])
         section.targets += [
             Target(
                 f"{what}: latency at most {LATENCY_TARGET}× open",
@@ -417,9 +417,7 @@ def add_targets(
             ),
         ]
     refusal_cpu = cpu_per_request(throughput[CLI_REFUSALS]) / cpu_per_request(throughput[CLI_SECURED])
-    refusal_rate = median([s.rate for s in throughput[CLI_REFUSALS]]) / median(
-        [s.rate for s in throughput[CLI_SECURED]]
-    )
+    refusal_rate = paired_rate(throughput[CLI_REFUSALS], throughput[CLI_SECURED])
     section.targets += [
         Target(
             f"401 server CPU vs a tool call's at most {REFUSAL_CPU_TARGET}",
@@ -446,6 +444,11 @@ def paired_ratio(rounds: list[list[float]], reference_rounds: list[list[float]])
     pair were taken within a fraction of a second of each other.
     """
     return median([median(a) / median(b) for a, b in zip(rounds, reference_rounds, strict=True)])
+
+
+def paired_rate(slices: list[Slice], reference: list[Slice]) -> float:
+    """Median over rounds of (this slice's requests/s / the reference's in the same round): drift cancels."""
+    return median([a.rate / b.rate for a, b in zip(slices, reference, strict=True)])
 
 
 def cpu_per_request(slices: list[Slice]) -> float:
