@@ -14,4 +14,3 @@ os.environ.pop("OPENAI_API_KEY", None)  # the suite must prove the offline path,
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
