@@ -9,10 +9,7 @@ traceback kept the refused request's frame alive, its scope and presented key in
 from __future__ import annotations
 
 import gc
-import os
 import secrets
-import subprocess
-import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -20,10 +17,10 @@ from typing import Any
 
 import anyio
 import httpx
+from tests_support import ENV, Served
 
 from lesson_code.audit import AuditLog
 from lesson_code.auth import ApiKeyMiddleware
-from lesson_code.background import free_port
 from lesson_code.keys import KeyRing, generate_key
 from lesson_code.raw_requests import list_tools
 from lesson_code.throttle import FailedAttemptThrottle
@@ -92,46 +89,28 @@ def rss_kib(pid: int) -> int:
 
 
 def test_refusals_over_http_grow_the_servers_rss_by_less_than_50_kib_per_1000(tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "MCP_API_KEYS": generate_key(), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "lesson_code", "serve", "--port", str(port),
-            "--keys-file", str(tmp_path / "none.json"), "--db", str(tmp_path / "shop.sqlite3"),
-            "--audit-log", str(tmp_path / "audit.jsonl"),
-            "--max-failures", "1000000000", "--failure-window", "1",  # the throttle counts but never answers 429
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    served = Served(
+        "--keys-file", str(tmp_path / "none.json"), "--db", str(tmp_path / "shop.sqlite3"),
+        "--audit-log", str(tmp_path / "audit.jsonl"),
+        "--max-failures", "1000000000", "--failure-window", "1",  # the throttle counts but never answers 429
+        env={**ENV, "MCP_API_KEYS": generate_key()},
     )  # fmt: skip
     deadline = time.monotonic() + 150
-    try:
-        with httpx.Client(timeout=10) as http:  # one keep-alive connection, like a scanner
-            url = f"http://127.0.0.1:{port}"
-            while True:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                try:
-                    http.get(url + "/health")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline - 120, "the server did not start"
-                    time.sleep(0.05)
-            request = list_tools(api_key=None)
+    with served, httpx.Client(timeout=10) as http:  # one keep-alive connection, like a scanner
+        request = list_tools(api_key=None)
 
-            def refuse(count: int) -> None:
-                for number in range(count):
-                    headers = {**request["headers"], "x-api-key": f"sk-mcp-{secrets.token_urlsafe(32)}"}
-                    if number % 4 == 1:
-                        del headers["x-api-key"]
-                    response = http.post(url + "/mcp", json=request["json"], headers=headers)
-                    assert response.status_code == 401
-                    assert time.monotonic() < deadline, "the flood took too long"
+        def refuse(count: int) -> None:
+            for number in range(count):
+                headers = {**request["headers"], "x-api-key": f"sk-mcp-{secrets.token_urlsafe(32)}"}
+                if number % 4 == 1:
+                    del headers["x-api-key"]
+                response = http.post(served.url, json=request["json"], headers=headers)
+                assert response.status_code == 401
+                assert time.monotonic() < deadline, "the flood took too long"
 
-            refuse(WARM_UP)
-            before = rss_kib(process.pid)
-            refuse(MEASURED)
-            after = rss_kib(process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+        refuse(WARM_UP)
+        before = rss_kib(served.process.pid)
+        refuse(MEASURED)
+        after = rss_kib(served.process.pid)
     per_thousand = (after - before) / (MEASURED / 1000)
     assert per_thousand < 50, f"RSS grew {after - before} KiB over {MEASURED} refusals ({per_thousand:.0f} KiB/1,000)"
