@@ -169,3 +169,19 @@ def test_a_frozen_redis_is_noticed_by_timeout_and_a_thawed_one_is_picked_up(
         redis_server.resume()
     _wait_for_status(server, key, 200, 15.0)
     assert state.sync.healthy
+
+
+def test_valid_requests_never_ask_redis(redis_server: RedisProcess, start_replicas: Callable[..., Replicas]) -> None:
+    """The hot path is the replica's memory: 60 served requests cost Redis no command at all."""
+    key, _ = RedisKeyStore(redis_server.url).create("alice")
+    [(server, _state)] = start_replicas(redis_server.url, count=1, check_interval=60.0)
+    client = redis.Redis.from_url(redis_server.url)
+
+    def commands() -> int:
+        stats = client.info("commandstats")
+        return sum(int(v["calls"]) for name, v in stats.items() if name != "cmdstat_info")
+
+    assert _status(server, key).status_code == 200  # warm-up
+    before = commands()
+    assert all(_status(server, key).status_code == 200 for _ in range(60))
+    assert commands() - before == 0
