@@ -54,8 +54,10 @@ test: install-dev $(INSPECTOR)  ## everything CI runs, its parts in parallel
 	@$(MAKE) --no-print-directory -j $(TEST_JOBS) --output-sync=target $(TEST_PARTS)
 	@echo "make test: all checks passed"
 
-lint: install-dev
+lint: install-dev  ## ruff (check, and format on .py files), mypy (files listed in pyproject.toml), learner copies
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --extend-exclude "*.ipynb" .
+	$(BIN)/mypy
 	$(BIN)/python scripts/make_learner_notebooks.py --check
 
 unit-test: install-dev $(INSPECTOR)
