@@ -98,6 +98,7 @@ class ReplicaState:
             return
         self._stopped = True
         self.sync.stop()
+        self.sync.store.close()
         self.audit.close()
         if self.audit.stream is not None:
             self.audit.stream.close()
