@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests_support import ENV, new_key
+from tests_support import ENV, Served, new_key
 
 from lesson_code.raw_requests import list_tools
 from lesson_code.uvicorn_config import ConnectionLimits, safe_max_connections
@@ -30,27 +30,16 @@ def _low_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (FILE_LIMIT, FILE_LIMIT))
 
 
-class LimitedServer:
-    """`serve --port 0` started under `ulimit -n 256`."""
+class LimitedServer(Served):
+    """`serve --port 0` started under `ulimit -n 256`, with a key of its own."""
 
     def __init__(self, tmp_path: Path, *extra: str) -> None:
         self.keys_file = tmp_path / "keys.json"
         self.key = new_key(self.keys_file)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "lesson_code", "serve", "--port", "0", "--keys-file", str(self.keys_file),
-             "--db", str(tmp_path / "shop.sqlite3"), "--audit-log", str(tmp_path / "audit.jsonl"), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=_low_file_limit,
+        super().__init__(
+            "--keys-file", str(self.keys_file), "--db", str(tmp_path / "shop.sqlite3"),
+            "--audit-log", str(tmp_path / "audit.jsonl"), *extra, preexec_fn=_low_file_limit,
         )  # fmt: skip
-        assert self.process.stdout is not None
-        first = self.process.stdout.readline()
-        assert first.startswith("Shopping assistant MCP server at "), first + self.process.stderr.read()
-        self.url = first.split(" at ", 1)[1].split()[0]
-        self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
-
-    def stop(self) -> str:
-        self.process.terminate()
-        _, err = self.process.communicate(timeout=30)
-        return err
 
 
 def _open_idle_sockets(port: int, count: int) -> list[socket.socket]:
@@ -101,8 +90,8 @@ def test_more_idle_connections_than_the_cap_do_not_keep_a_valid_client_out(tmp_p
     finally:
         for sock in idle:
             sock.close()
-        err = server.stop()
-    assert server.process.returncode == 0, err
+        status, _, err = server.stop()
+    assert status == 0, err
     assert "Too many open files" not in err and "out of system resource" not in err, err[-2000:]
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -70,7 +71,9 @@ class Served:
         env: dict[str, str] | None = None,
         logs: Path | None = None,
         timeout: float = START_TIMEOUT_SECONDS,
+        preexec_fn: Callable[[], object] | None = None,
     ) -> None:
+        """Start the server; `preexec_fn` runs in the child before `serve` (e.g. to lower `ulimit -n`)."""
         self._own_logs = tempfile.TemporaryDirectory(prefix="served-") if logs is None else None
         self.logs = Path(self._own_logs.name) if self._own_logs else logs
         assert self.logs is not None
@@ -84,6 +87,7 @@ class Served:
                 stderr=err,
                 env=env or ENV,
                 cwd=cwd,
+                preexec_fn=preexec_fn,
             )
         try:
             self.url = self._wait_for_url(timeout)
