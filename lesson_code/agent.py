@@ -26,6 +26,7 @@ what happened and what to do, so a caller catches that one class.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -208,19 +209,21 @@ class AgentRunResult:
     model_description: str = ""
 
 
-def choose_model(*, model_name: str | None = None) -> tuple[Model | str, str]:
+def choose_model(
+    *, model_name: str | None = None, openai_client: openai.AsyncOpenAI | None = None
+) -> tuple[Model | str, str]:
     """The model to use and a one-line description of it, for printing.
 
-    A real OpenAI model when `OPENAI_API_KEY` is set, with a client of its own that reads
-    `OPENAI_API_KEY` and `OPENAI_BASE_URL` now (the SDK's shared default client stays bound to
-    the event loop it was first used on). Otherwise, or with `COURSE_OFFLINE=1`, the
-    deterministic offline stand-in.
+    A real OpenAI model when `OPENAI_API_KEY` is set, using `openai_client` or a client of its
+    own that reads `OPENAI_API_KEY` and `OPENAI_BASE_URL` now (the SDK's shared default client
+    stays bound to the event loop it was first used on). Otherwise, or with `COURSE_OFFLINE=1`,
+    the deterministic offline stand-in.
     """
     if (reason := offline_reason()) is not None:
         return OfflineShoppingModel(), f"offline stand-in model ({reason})"
     name = model_name or os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL
     base_url = os.environ.get("OPENAI_BASE_URL")
-    model = OpenAIResponsesModel(model=name, openai_client=openai.AsyncOpenAI())
+    model = OpenAIResponsesModel(model=name, openai_client=openai_client or openai.AsyncOpenAI())
     return model, f"OpenAI model {name}" + (f" via {base_url}" if base_url else "")
 
 
@@ -299,8 +302,10 @@ async def run_shopping_query(
     `ExceptionGroup` or an SDK wrapper: `KeyRejectedError` (missing, wrong, or revoked key),
     `ServerThrottledError`, `ServerUnreachableError`, `ModelUnreachableError` or `ModelRefusedError`.
     """
+    # A client made for this run is closed with it, on this run's event loop.
+    owned_client = openai.AsyncOpenAI() if model is None and offline_reason() is None else None
     if model is None:
-        model, description = choose_model()
+        model, description = choose_model(openai_client=owned_client)
     else:
         description = _describe(model)
     emit = on_event or _ignore
@@ -308,7 +313,10 @@ async def run_shopping_query(
     tool_names: dict[str, str] = {}
     reporting = _RUN_REPORTS_MODEL_ERRORS.set(True)
     try:
-        async with connect_shopping_server(url, key, ca_file=ca_file) as server:
+        async with contextlib.AsyncExitStack() as stack:
+            if owned_client is not None:
+                stack.push_async_callback(owned_client.close)
+            server = await stack.enter_async_context(connect_shopping_server(url, key, ca_file=ca_file))
             run = Runner.run_streamed(
                 build_agent(server, model),
                 query,
