@@ -81,14 +81,9 @@ def _failed(request: Request, error: httpx.HTTPError, started: float) -> Exchang
     return Exchange(None, [], "", latency, error=redact(reason))
 
 
-def body_json(body: str) -> Any:
-    """The body parsed as JSON (plain, or the message of an event stream), or None if it is not JSON."""
-    return json_message(body)
-
-
 def pretty_body(body: str, *, max_lines: int = BODY_LINES_SHOWN, max_chars: int = BODY_CHARS_SHOWN) -> str:
     """A body as indented JSON when it is JSON (or an event stream carrying JSON), cut to a readable size."""
-    data = body_json(body)
+    data = json_message(body)
     if data is not None:
         text = json.dumps(data, indent=2, ensure_ascii=False)
     elif looks_like_event_stream(body):

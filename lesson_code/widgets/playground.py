@@ -20,12 +20,12 @@ import ipywidgets as w
 
 from lesson_code.masked_key import MaskedKey, key_hint, revealed
 from lesson_code.raw_requests import list_tools, tool_call
+from lesson_code.sse import json_message
 from lesson_code.text import text_table
 from lesson_code.widgets.display import DisplaysWidget, badge, html_table, one_line, pre
 from lesson_code.widgets.exchange import (
     Exchange,
     Request,
-    body_json,
     perform,
     perform_async,
     pretty_body,
@@ -172,7 +172,7 @@ class AuthPlayground(DisplaysWidget):
             headers=exchange.headers,
             body=pretty_body(exchange.body) if exchange.body else "",
             time=time.strftime("%H:%M:%S"),  # local wall-clock time for the history rows
-            data=body_json(exchange.body),
+            data=json_message(exchange.body),  # plain JSON, or the message of an event stream
             error=exchange.error,
         )
         self.history.append(result)
