@@ -581,6 +581,9 @@ def run(args: argparse.Namespace) -> int:
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    if args.replicas < 1 or not 0 <= args.port <= 65535:
+        print("error: --replicas must be at least 1, and --port between 0 (any free port) and 65535", file=sys.stderr)
+        return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, interrupt)
     cluster = LocalCluster(args.replicas, port=args.port, redis_url=args.redis, db=args.db, name="cli")

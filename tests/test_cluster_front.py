@@ -206,6 +206,17 @@ def test_the_cluster_command_refuses_in_one_line_without_its_engines(tmp_path: P
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+@pytest.mark.parametrize("option", [["--replicas", "0"], ["--port", "70000"]], ids=["no-replicas", "bad-port"])
+def test_the_cluster_command_refuses_bad_numbers_in_one_line(option: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lesson_code", "cluster", *option], capture_output=True, text=True, env=ENV, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --replicas must be at least 1, and --port between 0 (any free port) and 65535"
+    ]
+
+
 def test_nginx_is_found_next_to_a_bin_folder_on_path(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     (tmp_path / "sbin").mkdir()
