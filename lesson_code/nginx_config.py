@@ -22,7 +22,9 @@ The decisions, and why:
   slow-loris client ties up an nginx connection for seconds, never a replica.
 * **Streams pass straight through** (`proxy_buffering off`, HTTP/1.1 to the
   replicas): MCP answers with Server-Sent Events; buffered, they would arrive
-  only when the response ends.
+  only when the response ends. The optional GET stream of a 2025-11-25 client
+  is accepted by the SDK's stateless mode (200) but never carries anything;
+  `proxy_read_timeout` ends it when idle, and the client opens it again.
 * **`X-Forwarded-For $remote_addr`**: the replicas (started with
   `--trusted-proxy 127.0.0.1`) take the client's address from this header for
   the failed-attempt throttle. The front *overwrites* it with the address it
