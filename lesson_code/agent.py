@@ -54,6 +54,7 @@ from agents.mcp import MCPServer, MCPServerStreamableHttp, MCPServerStreamableHt
 from mcp.shared.exceptions import MCPError
 
 from lesson_code.errors import INVALID_API_KEY, MISSING_API_KEY, TOO_MANY_FAILED_ATTEMPTS
+from lesson_code.masked_key import MaskedKey, revealed
 from lesson_code.model_mode import OFFLINE_SWITCH, model_base_url, offline_reason
 from lesson_code.offline_model import OfflineShoppingModel
 from lesson_code.perf_startup import prepare_first_tool_call
@@ -228,7 +229,7 @@ def choose_model(
 
 
 def connect_shopping_server(
-    url: str, key: str | None, *, header: str = "x-api-key", ca_file: str | Path | None = None
+    url: str, key: str | MaskedKey | None, *, header: str = "x-api-key", ca_file: str | Path | None = None
 ) -> MCPServerStreamableHttp:
     """An MCP client for the shopping server that sends `key` in `header` on every request.
 
@@ -240,7 +241,7 @@ def connect_shopping_server(
     """
     params: MCPServerStreamableHttpParams = {"url": url, "timeout": HTTP_TIMEOUT_SECONDS}
     if key is not None:
-        params["headers"] = {header: key}
+        params["headers"] = {header: revealed(key)}  # a MaskedKey from the key manager works too
     if ca_file is not None:
         params["httpx_client_factory"] = _client_factory_trusting(ca_file)
     return MCPServerStreamableHttp(
@@ -289,7 +290,7 @@ def raise_on_auth_failure(context: RunContextWrapper[Any], error: Exception) -> 
 
 async def run_shopping_query(
     url: str,
-    key: str | None,
+    key: str | MaskedKey | None,
     query: str = DEFAULT_QUERY,
     *,
     model: Model | str | None = None,

@@ -20,6 +20,7 @@ import pytest
 from IPython.core.formatters import DisplayFormatter
 from IPython.lib.pretty import pretty
 
+from lesson_code.agent import run_shopping_query
 from lesson_code.app import create_secured_app
 from lesson_code.background import BackgroundServer
 from lesson_code.keys import KeyRing, generate_key, mask
@@ -292,6 +293,16 @@ async def test_agent_console_without_or_with_wrong_key_says_so_in_one_line(shop:
     assert transcript.splitlines()[-1] == "✗ the MCP server rejected the API key (401): Unauthorized: invalid API key."
     assert "a wrong key" in transcript
     assert_no_full_key(transcript, *widget_texts(console))
+
+
+@pytest.mark.anyio
+async def test_a_masked_key_from_the_key_manager_drives_the_console_and_the_agent(shop: Shop) -> None:
+    key = KeyManager(shop.keyring, shop.url).create("agent-laptop")
+    transcript = await AgentConsole(shop.url, key).run()  # the console reveals it to send it
+    assert "→ place_order()" in transcript and "rejected" not in transcript
+    result = await run_shopping_query(shop.url, key, "show my list")  # and so does the agent itself
+    assert [name for name, _ in result.tool_calls] == ["list_items"]
+    assert_no_full_key(transcript, result.answer)
 
 
 @pytest.mark.anyio
