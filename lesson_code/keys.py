@@ -40,7 +40,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import filelock
 
@@ -84,6 +84,12 @@ def mask(key: str) -> str:
 def fingerprint(digest: str) -> str:
     """A short, safe-to-show label for a key, derived from its digest."""
     return "fp-" + digest[:FINGERPRINT_CHARS]
+
+
+class RevealsKey(Protocol):
+    """A key that hides itself until asked, such as `lesson_code.masked_key.MaskedKey`."""
+
+    def reveal(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -381,9 +387,11 @@ class KeyRing:
 
     # in-memory changes (notebooks); a keys file is changed with create_key/revoke_key
 
-    def add(self, name: str, key: str, role: str = DEFAULT_ROLE) -> KeyRecord:
+    def add(self, name: str, key: str | RevealsKey, role: str = DEFAULT_ROLE) -> KeyRecord:
+        """Put `key` on the ring under `name` (a `MaskedKey` is revealed to digest it; only the digest is kept)."""
         _check_role(role)
-        record = KeyRecord(name=_valid_name(name), sha256=key_digest(key), role=role, created=_now())
+        plain = key if isinstance(key, str) else key.reveal()
+        record = KeyRecord(name=_valid_name(name), sha256=key_digest(plain), role=role, created=_now())
         with self._lock:
             self._fixed = [r for r in self._fixed if r.name != record.name] + [record]
             self._rebuild()

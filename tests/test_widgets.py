@@ -191,6 +191,9 @@ def test_masked_key_is_revealed_only_on_request() -> None:
         httpx.Request("POST", "http://127.0.0.1/mcp", headers={"x-api-key": key})  # type: ignore[dict-item]  # wrong on purpose
     with pytest.raises(TypeError):
         json.dumps({"key": key})
+    ring = KeyRing.from_keys({})
+    record = ring.add("masked", key)  # KeyRing.add reveals it to digest it
+    assert ring.lookup(raw) == record and ring.lookup(str(key)) is None  # the key, not its mask
     with pytest.raises(TypeError, match="key string"):
         MaskedKey(raw.encode())  # type: ignore[arg-type]  # wrong on purpose
 
