@@ -97,10 +97,31 @@ def _warm() -> None:
         # jsonschema ships no type hints and types-jsonschema is not pinned here; we only call two functions.
         from jsonschema.validators import validator_for  # type: ignore[import-untyped]
 
-        # What the MCP client does on its first call: pick the validator for a schema, check the schema.
-        validator_for({}).check_schema({"type": "object", "properties": {"items": {"type": "array"}}})
+        # What the MCP client does on its first call: pick the validator for a tool's output schema, check the
+        # schema against the metaschema, validate a result. The schema has the parts pydantic generates
+        # ($defs, $ref, anyOf, required), so the metaschema's lookups for them are resolved and cached now.
+        validator = validator_for(_TYPICAL_OUTPUT_SCHEMA)
+        validator.check_schema(_TYPICAL_OUTPUT_SCHEMA)
+        validator(_TYPICAL_OUTPUT_SCHEMA).is_valid({"items": [{"name": "milk", "quantity": 1}]})
 
 
+_TYPICAL_OUTPUT_SCHEMA: Final = {
+    "$defs": {
+        "Item": {
+            "properties": {
+                "name": {"title": "Name", "type": "string"},
+                "quantity": {"anyOf": [{"type": "integer"}, {"type": "null"}], "title": "Quantity"},
+            },
+            "required": ["name", "quantity"],
+            "title": "Item",
+            "type": "object",
+        }
+    },
+    "properties": {"items": {"items": {"$ref": "#/$defs/Item"}, "title": "Items", "type": "array"}},
+    "required": ["items"],
+    "title": "ShoppingList",
+    "type": "object",
+}
 _warming: threading.Thread | None = None
 _warming_lock = threading.Lock()
 
