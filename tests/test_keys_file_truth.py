@@ -227,6 +227,7 @@ def test_names_inside_the_set_are_accepted(tmp_path):
 @pytest.mark.parametrize(
     ("value", "position"),
     [("sk-mcp-12345", 1), (f"{'k' * 40},sk-mcp-{'x' * 31}", 2), (f"{keys.generate_key()}, tiny-key-9", 2)],
+    ids=["tutorial-key", "short-second-entry", "tiny-second-entry"],  # fixed ids: xdist workers must agree
 )
 def test_serve_refuses_weak_environment_keys_naming_the_entry_never_the_key(tmp_path, value, position):
     env = {**ENV, keys.ENV_VAR: value}
