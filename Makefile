@@ -60,12 +60,15 @@ lint: install-dev  ## ruff (check, and format on .py files), mypy (files listed 
 	$(BIN)/mypy
 	$(BIN)/python scripts/make_learner_notebooks.py --check
 
+# Tests that run `make` themselves must not inherit this make's jobserver (a child make would warn on stderr).
+NO_MAKE_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
+
 unit-test: install-dev $(INSPECTOR)
-	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests --ignore=tests/browser \
+	$(NO_MAKE_ENV) $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests --ignore=tests/browser \
 		$(addprefix --ignore=,$(SLOW_TESTS))
 
 slow-test: install-dev
-	$(if $(SLOW_TESTS),$(BIN)/pytest -q -p no:cacheprovider -n $(words $(SLOW_TESTS)) --dist loadfile $(SLOW_TESTS))
+	$(if $(SLOW_TESTS),$(NO_MAKE_ENV) $(BIN)/pytest -q -p no:cacheprovider -n $(words $(SLOW_TESTS)) --dist loadfile $(SLOW_TESTS))
 
 notebook-test: notebook-test-solutions notebook-test-learner  ## every notebook, solutions against their stored outputs
 
