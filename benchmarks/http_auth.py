@@ -52,13 +52,21 @@ MEMORY_TARGET_KIB: Final = 50.0  # RSS growth per 1,000 refusals after warm-up
 NODELAY: Final = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 CLI_OPEN, CLI_SECURED, CLI_REFUSALS = "serve --no-auth", "serve", "serve (throttle raised)"
-# Pairs compared: (secured, its open reference).
-PAIRS: Final = ((CLI_SECURED, CLI_OPEN), ("api-key", "open"), ("sdk-bearer", "open"))
-TOOL_VARIANTS: Final = (CLI_OPEN, CLI_SECURED, *VARIANTS)
+CLI_OPEN_AGAIN = "serve --no-auth, second copy"
+# Pairs compared: (secured, its open reference). The last is an A/A control: two identical open servers,
+# whose ratio shows how far apart two copies of the same thing measure in this run (the noise floor).
+PAIRS: Final = (
+    (CLI_SECURED, CLI_OPEN),
+    ("api-key", "open"),
+    ("sdk-bearer", "open"),
+    (CLI_OPEN_AGAIN, CLI_OPEN),
+)
+TOOL_VARIANTS: Final = (CLI_OPEN, CLI_SECURED, *VARIANTS, CLI_OPEN_AGAIN)
 LABELS: Final = {
     CLI_OPEN: "`serve --no-auth` (open, as shipped)",
     CLI_SECURED: "`serve` with a keys file, audit log to a file (as shipped)",
     CLI_REFUSALS: "`serve`, throttle raised: wrong key, 401",
+    CLI_OPEN_AGAIN: "`serve --no-auth`, a second copy (A/A control: the noise floor)",
     "open": "open app (no auth)",
     "api-key": "API-key middleware, audit log in memory",
     "sdk-bearer": "SDK Bearer (`token_verifier` + `AuthSettings`)",
@@ -226,6 +234,7 @@ def start_servers(folder: Path, key: str) -> dict[str, Server]:
         )
         for variant in VARIANTS:
             servers[variant] = ServerProcess(variant, key, folder)
+        servers[CLI_OPEN_AGAIN] = CliServerProcess("cli-open-again", folder, secured=False)
     except BaseException:
         for server in servers.values():
             server.stop()
@@ -244,7 +253,7 @@ def run(quick: bool = False) -> Section:
             requests = {variant: tool_call(auth_headers(variant, key)) for variant in VARIANTS}
             cli_secured = servers[CLI_SECURED]
             assert isinstance(cli_secured, CliServerProcess)
-            requests[CLI_OPEN] = tool_call({})
+            requests[CLI_OPEN] = requests[CLI_OPEN_AGAIN] = tool_call({})
             requests[CLI_SECURED] = tool_call({"x-api-key": cli_secured.key})
             requests[CLI_REFUSALS] = wrong_key_call()
             latency = measure_latency(servers, requests, settings)
@@ -397,6 +406,9 @@ def refusal_table(throughput: dict[str, list[Slice]], memory: Memory) -> Table:
 def add_targets(
     section: Section, latency: dict[str, float], throughput: dict[str, list[Slice]], memory: Memory
 ) -> None:
+    control_cpu = cpu_per_request(throughput[CLI_OPEN_AGAIN]) / cpu_per_request(throughput[CLI_OPEN])
+    control_rate = paired_rate(throughput[CLI_OPEN_AGAIN], throughput[CLI_OPEN])
+    control = "A/A control, an identical open server: {:.3f}×"
     for secured, reference in PAIRS[:2]:
         what = LABELS[secured]
         cpu = cpu_per_request(throughput[secured]) / cpu_per_request(throughput[reference])
@@ -405,15 +417,17 @@ def add_targets(
             Target(
                 f"{what}: latency at most {LATENCY_TARGET}× open",
                 latency[secured] <= LATENCY_TARGET,
-                f"{latency[secured]:.3f}×",
+                f"{latency[secured]:.3f}×; " + control.format(latency[CLI_OPEN_AGAIN]),
             ),
             Target(
-                f"{what}: server CPU per request at most {LATENCY_TARGET}× open", cpu <= LATENCY_TARGET, f"{cpu:.3f}×"
+                f"{what}: server CPU per request at most {LATENCY_TARGET}× open",
+                cpu <= LATENCY_TARGET,
+                f"{cpu:.3f}×; " + control.format(control_cpu),
             ),
             Target(
                 f"{what}: throughput with {CONCURRENCY} clients at least {THROUGHPUT_TARGET}× open",
                 rate >= THROUGHPUT_TARGET,
-                f"{rate:.3f}×",
+                f"{rate:.3f}×; " + control.format(control_rate),
             ),
         ]
     refusal_cpu = cpu_per_request(throughput[CLI_REFUSALS]) / cpu_per_request(throughput[CLI_SECURED])
