@@ -28,7 +28,9 @@ if TYPE_CHECKING:  # importing `redis` costs about half a second: only the comma
 T = TypeVar("T")
 
 DEFAULT_GRACE: Final = 30.0  # = redis_sync.DEFAULT_GRACE (a test checks), not imported to keep `cli` light
-REDIS_URL_HELP = "the cluster's shared key store, e.g. redis://127.0.0.1:6379/0 (instead of the keys file)"
+REDIS_URL_HELP = (
+    "the cluster's shared key store, e.g. redis://127.0.0.1:6379/0, instead of the keys file (default: none)"
+)
 
 
 # --- keys ... --redis URL --------------------------------------------------------------------
@@ -73,13 +75,18 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         "With --redis, keys come from the shared store (plus MCP_API_KEYS) instead of the keys file, failed "
         "attempts are counted for the whole cluster, and every audit entry names the replica.",
     )
-    group.add_argument("--redis", metavar="URL", help="share keys, throttle and (optionally) audit through this Redis")
+    group.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share keys, throttle and (optionally) audit through this Redis (default: none, the keys file)",
+    )
     group.add_argument(
         "--redis-grace",
         type=float,
         default=DEFAULT_GRACE,
         metavar="SECONDS",
-        help="after losing Redis, keep serving the last known keys this long, then refuse every request with 503",
+        help="after losing Redis, keep serving the last known keys this long, then refuse every request with 503 "
+        "(default: %(default)g s)",
     )
     group.add_argument(
         "--replica-name",
@@ -89,7 +96,8 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--audit-redis-stream",
         action="store_true",
-        help="also append audit entries to the Redis stream mcp:audit (bounded; read with `audit --redis URL`)",
+        help="also append audit entries to the Redis stream mcp:audit (bounded; read with `audit --redis URL`) "
+        "(off unless given)",
     )
     serve.add_argument(
         "--stateless",
