@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict, Unpack
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -210,9 +210,21 @@ def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...
     return family, address
 
 
-def serve_in_background(app: ASGIApp, *, name: str = "default", **options: object) -> BackgroundServer:
+class ServerOptions(TypedDict, total=False):
+    """`BackgroundServer`'s keyword options, so `serve_in_background` passes them on with their types."""
+
+    host: str
+    port: int
+    ssl_certfile: str | Path | None
+    ssl_keyfile: str | Path | None
+    log_level: str
+    trusted_proxies: Sequence[str]
+    limits: ConnectionLimits | None
+
+
+def serve_in_background(app: ASGIApp, *, name: str = "default", **options: Unpack[ServerOptions]) -> BackgroundServer:
     """Start `app` in the background under `name`, replacing any earlier server of that name."""
-    return BackgroundServer(app, name=name, **options).start()  # type: ignore[arg-type]
+    return BackgroundServer(app, name=name, **options).start()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

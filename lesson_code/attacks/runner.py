@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeGuard, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -26,7 +27,7 @@ from lesson_code.store import ShoppingStore
 Target = ASGIApp | str | BackgroundServer | Callable[[], ASGIApp]
 
 
-def _is_factory(target: object) -> bool:
+def _is_factory(target: object) -> TypeGuard[Callable[[], ASGIApp]]:
     """A zero-argument callable that builds an app (an ASGI app itself takes scope, receive, send)."""
     if not callable(target) or isinstance(target, BackgroundServer | str):
         return False
@@ -71,11 +72,13 @@ async def run_attacks(
     elif isinstance(target, BackgroundServer):
         url = target.url
     else:
-        app = target() if _is_factory(target) else target  # type: ignore[call-arg]
-        if store is None and isinstance(getattr(app, "store", None), ShoppingStore):
-            store = app.store  # type: ignore[union-attr]
+        # Not a zero-argument factory, so (by the Target union) an ASGI app.
+        app = target() if _is_factory(target) else cast(ASGIApp, target)
+        found = getattr(app, "store", None)
+        if store is None and isinstance(found, ShoppingStore):
+            store = found
         # log_level="error": the HTTP server's "Invalid HTTP request" warnings are expected here, not news.
-        server = BackgroundServer(app, name=f"attacks-{uuid.uuid4().hex[:8]}", log_level="error")  # type: ignore[arg-type]
+        server = BackgroundServer(app, name=f"attacks-{uuid.uuid4().hex[:8]}", log_level="error")
         try:
             await anyio.to_thread.run_sync(server.start)
         except ServerStartError as exc:

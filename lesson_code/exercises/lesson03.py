@@ -347,6 +347,7 @@ async def _battery(cls: type) -> list[CaseOutcome]:
     async def valid_key_why_not() -> str:
         """Why a valid key may have been refused: look the raw key up as if it were a digest."""
         for as_stored in ({key}, {raw_key}):
+            # The probe stores the raw key (bytes) on purpose: it catches a check that compares undigested keys.
             probe = await drive(cls, as_stored, _scope([(b"x-api-key", raw_key)]))  # type: ignore[arg-type]
             if probe.reached_app:
                 return (
