@@ -57,9 +57,9 @@ test: install-dev $(INSPECTOR)  ## everything CI runs, its parts in parallel
 	@$(MAKE) --no-print-directory -j $(TEST_JOBS) --output-sync=target $(TEST_PARTS)
 	@echo "make test: all checks passed"
 
-lint: install-dev  ## ruff (check, and format on .py files), mypy (files listed in pyproject.toml), learner copies
+lint: install-dev  ## ruff (check and format, code and notebooks), mypy (files listed in pyproject.toml), learner copies
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check --extend-exclude "*.ipynb" .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python scripts/make_learner_notebooks.py --check
 

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -139,6 +140,10 @@ def split_cell(source: str) -> tuple[str, str, list[str], list[str]]:
                 solution.append(line)
             elif marker[0] == END_SOLUTION:
                 learner.extend(pending or [])
+                # ruff format ends a solution that defines something with blank lines before the marker: give the
+                # placeholder the same (runs longer than ruff's two are folded below), so the learner copy is
+                # formatted like its solution.
+                learner.extend([""] * max(0, _trailing_blanks(block) - _trailing_blanks(pending or [])))
                 solution_blocks.append(_dedent(block, indent))
                 pending, state = None, "code"
             else:
@@ -147,7 +152,16 @@ def split_cell(source: str) -> tuple[str, str, list[str], list[str]]:
         raise MarkerError(f"the {state} block is not closed")
     if pending is not None:
         raise MarkerError("a placeholder block has no solution block after it")
-    return "\n".join(learner), "\n".join(solution), solution_blocks, placeholder_blocks
+    return _fold_blank_runs(learner), "\n".join(solution), solution_blocks, placeholder_blocks
+
+
+def _fold_blank_runs(lines: list[str]) -> str:
+    """Join lines, keeping at most two blank lines in a row (what ruff format allows)."""
+    return re.sub(r"\n{4,}", "\n\n\n", "\n".join(lines))
+
+
+def _trailing_blanks(lines: list[str]) -> int:
+    return len(lines) - len("\n".join(lines).rstrip().split("\n")) if any(x.strip() for x in lines) else len(lines)
 
 
 def _dedent(lines: list[str], indent: str) -> str:
