@@ -246,11 +246,11 @@ def revoke_key(path: str | Path, name: str) -> KeyRecord:
     return next(r for r in records if r.name == name)
 
 
-def rotate_key(path: str | Path, name: str) -> tuple[str, KeyRecord, KeyRecord]:
-    """Issue a new key for `name`; the old one stays valid as `<name>.previous` until revoked.
+def rotated_name(name: str) -> str:
+    """The name `name`'s old key takes in a rotation (`<name>.previous`), or KeyFileError if it cannot rotate.
 
-    Both keys work during the change-over, so clients can move one by one.
-    Returns (new key, new record, old record as renamed).
+    One rule for the key file and the Redis store: an old key is not rotated again, and the
+    renamed key must still be a valid name.
     """
     if name.endswith(PREVIOUS_SUFFIX):
         base = name[: -len(PREVIOUS_SUFFIX)]
@@ -261,6 +261,16 @@ def rotate_key(path: str | Path, name: str) -> tuple[str, KeyRecord, KeyRecord]:
     previous_name = name + PREVIOUS_SUFFIX
     if not _NAME_PATTERN.fullmatch(previous_name):
         raise KeyFileError(f"cannot rotate {_shown(name)}: {previous_name!r} would break the rule ({NAME_RULE})")
+    return previous_name
+
+
+def rotate_key(path: str | Path, name: str) -> tuple[str, KeyRecord, KeyRecord]:
+    """Issue a new key for `name`; the old one stays valid as `<name>.previous` until revoked.
+
+    Both keys work during the change-over, so clients can move one by one.
+    Returns (new key, new record, old record as renamed).
+    """
+    previous_name = rotated_name(name)
     with keys_file_lock(path):
         records = read_key_file(path)
         old = next((r for r in records if r.name == name), None)

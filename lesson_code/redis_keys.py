@@ -145,17 +145,7 @@ class RedisKeyStore:
 
         Returns (new key, new record, old record as renamed).
         """
-        if name.endswith(PREVIOUS_SUFFIX):
-            base = name[: -len(PREVIOUS_SUFFIX)]
-            raise KeyFileError(
-                f"{keys._shown(name)} is the old key of a rotation: rotate the base name ({keys._shown(base)}), "
-                f"or revoke {keys._shown(name)}"
-            )
-        previous_name = name + PREVIOUS_SUFFIX
-        if not keys._NAME_PATTERN.fullmatch(previous_name):
-            raise KeyFileError(
-                f"cannot rotate {keys._shown(name)}: {previous_name!r} would break the rule ({keys.NAME_RULE})"
-            )
+        previous_name = keys.rotated_name(name)
         key = keys.generate_key()
         result: list[tuple[KeyRecord, KeyRecord]] = []
 
