@@ -32,7 +32,7 @@ from benchmarks.common import Section, Table, Target, interleaved, median, perce
 from benchmarks.http_auth import NODELAY, Request, tool_call
 from benchmarks.raw_load import Connection, encode_request, run_for
 from benchmarks.servers import HOST, CliServerProcess
-from lesson_code.cluster import LocalCluster
+from lesson_code.cluster import LocalCluster, process_stats
 from lesson_code.redis_keys import RedisKeyStore
 
 NAME: Final = "cluster"
@@ -68,14 +68,8 @@ def cpu_seconds(pids: set[int]) -> float:
     """
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry.name) in pids or int(fields[2]) in pids:
+    for pid, fields in process_stats():
+        if pid in pids or int(fields[2]) in pids:
             total += int(fields[11]) + int(fields[12])
     return total / ticks
 

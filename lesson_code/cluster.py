@@ -52,7 +52,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -146,6 +146,23 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return int(error.code)
     except (OSError, ValueError):
         return None
+
+
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, fields of /proc/<pid>/stat after the command name) for every process now (Linux only).
+
+    The fields count from the state: [0] state, [1] parent, [2] process group,
+    [11] user and [12] system CPU ticks, [19] start time.
+    A process that ends while it is read is passed over.
+    """
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        yield int(entry.name), fields
 
 
 def _die_with_parent() -> None:

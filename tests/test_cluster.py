@@ -28,23 +28,16 @@ from typing import Any
 
 import httpx
 import pytest
+from cluster_support import engines_fixture  # noqa: F401 (the autouse engines check)
 from tests_support import ENV, PROJECT
 
-from lesson_code.cluster import LocalCluster, MissingToolError, find_engines
+from lesson_code.cluster import LocalCluster, process_stats
 from lesson_code.nginx_config import FrontSettings
 from lesson_code.raw_requests import list_tools
 from lesson_code.sse import json_message
 
 INSPECTOR = PROJECT / ".tools" / "node_modules" / ".bin" / "mcp-inspector"
 LEGACY = "2025-11-25"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def engines() -> None:
-    try:
-        find_engines()
-    except MissingToolError as error:  # a loud failure, never a skip
-        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -251,14 +244,9 @@ def _descendants(root: int) -> dict[int, str]:
     """Every live descendant of `root`: pid -> its start time (so a reused pid is not mistaken for it)."""
     children: dict[int, list[int]] = {}
     starts: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-            starts[int(entry.name)] = fields[19]
+    for pid, fields in process_stats():
+        children.setdefault(int(fields[1]), []).append(pid)
+        starts[pid] = fields[19]
     found: dict[int, str] = {}
     pending = list(children.get(root, []))
     while pending:

@@ -24,10 +24,11 @@ from typing import Any
 
 import httpx
 import pytest
+from cluster_support import engines_fixture  # noqa: F401 (the autouse engines check)
 from tests_support import ENV
 
 from lesson_code.app import MAX_REQUEST_BODY_BYTES
-from lesson_code.cluster import LocalCluster, MissingToolError, find_engines, find_program
+from lesson_code.cluster import LocalCluster, find_engines, find_program, process_stats
 from lesson_code.keys import create_key
 from lesson_code.nginx_config import (
     MAX_REQUEST_BODY_BYTES as FRONT_BODY_LIMIT,
@@ -38,14 +39,6 @@ from lesson_code.nginx_config import (
     render_nginx_config,
 )
 from lesson_code.raw_requests import list_tools
-
-
-@pytest.fixture(scope="module", autouse=True)
-def engines() -> None:
-    try:
-        find_engines()
-    except MissingToolError as error:  # a loud failure, never a skip
-        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture
@@ -260,14 +253,8 @@ def test_no_engine_process_outlives_its_cluster(tmp_path: Path, keyed: tuple[Pat
 def _processes_in(groups: set[int]) -> list[int]:
     """Live (non-zombie) processes whose process group is one of `groups`."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
+    for pid, fields in process_stats():
         state, pgid = fields[0], int(fields[2])
         if pgid in groups and state != "Z":
-            found.append(int(entry.name))
+            found.append(pid)
     return found
