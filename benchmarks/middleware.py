@@ -81,7 +81,12 @@ async def send(message: Message) -> None:
 def make_scope(key: str | None) -> dict[str, Any]:
     """A `tools/call` POST as uvicorn would hand it over, with the key in `x-api-key` (or none)."""
     headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"python-httpx/0.28.1"), (b"content-length", b"180")]
-    headers += [(n.encode(), v.encode()) for n, v in mcp_headers("tools/call", tool="list_items", api_key=key).items()]
+    return tool_call_scope(key, headers)
+
+
+def tool_call_scope(key: str | None, headers: list[tuple[bytes, bytes]], tool: str = "list_items") -> dict[str, Any]:
+    """The ASGI scope of a `tools/call` POST to /mcp: `headers`, then the MCP ones for `tool` with `key`."""
+    headers = headers + [(n.encode(), v.encode()) for n, v in mcp_headers("tools/call", tool=tool, api_key=key).items()]
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},

@@ -127,11 +127,11 @@ def run(quick: bool = False) -> Section:
                 seconds = time.perf_counter() - start
                 return Run(seconds, len(result.tool_calls), http_requests_since(before))
 
-            def cold_once() -> Run:
-                before = len(audit.entries())
+            def child_report(script: str, what: str) -> tuple[float, Any]:
+                """Run `script` in a new Python process: its wall time and the JSON of its last line."""
                 start = time.perf_counter()
                 child = subprocess.run(
-                    [sys.executable, "-c", COLD_SCRIPT, server.mcp_url, key],
+                    [sys.executable, "-c", script, server.mcp_url, key],
                     cwd=PROJECT_ROOT,
                     env=env,
                     capture_output=True,
@@ -141,25 +141,18 @@ def run(quick: bool = False) -> Section:
                 )
                 seconds = time.perf_counter() - start
                 if child.returncode != 0:
-                    raise RuntimeError(f"the cold agent process failed:\n{child.stderr[-2000:]}")
-                report: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+                    raise RuntimeError(f"the {what} process failed:\n{child.stderr[-2000:]}")
+                return seconds, json.loads(child.stdout.strip().splitlines()[-1])
+
+            def cold_once() -> Run:
+                before = len(audit.entries())
+                seconds, report = child_report(COLD_SCRIPT, "cold agent")
                 return Run(
                     seconds, report["tool_calls"], http_requests_since(before), report["imports"], report["query"]
                 )
 
             def first_call_once() -> list[float]:
-                child = subprocess.run(
-                    [sys.executable, "-c", FIRST_CALL_SCRIPT, server.mcp_url, key],
-                    cwd=PROJECT_ROOT,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                    check=False,
-                )
-                if child.returncode != 0:
-                    raise RuntimeError(f"the first-tool-call process failed:\n{child.stderr[-2000:]}")
-                times: list[float] = json.loads(child.stdout.strip().splitlines()[-1])
+                times: list[float] = child_report(FIRST_CALL_SCRIPT, "first-tool-call")[1]
                 return times
 
             first = warm_once()  # pays for this process's imports and first-use set-up

@@ -37,10 +37,11 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message
 
 from benchmarks.common import interleaved, median
+from benchmarks.middleware import tool_call_scope
 from lesson_code.app import ShoppingApp, create_open_app_for_threat_model, create_secured_app
 from lesson_code.audit import AuditLog
 from lesson_code.keys import KeyRing, generate_key
-from lesson_code.raw_requests import mcp_body, mcp_headers
+from lesson_code.raw_requests import mcp_body
 
 VARIANTS: Final = ("open", "no-audit", "audit-memory", "audit-file")
 TOOL: Final = "list_items"
@@ -60,23 +61,7 @@ def build(variant: str, folder: Path, key: str) -> ShoppingApp:
 
 
 def make_scope(key: str | None, body: bytes) -> dict[str, Any]:
-    headers = [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode())]
-    headers += [(n.encode(), v.encode()) for n, v in mcp_headers("tools/call", tool=TOOL, api_key=key).items()]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/mcp",
-        "raw_path": b"/mcp",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 54321),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    return tool_call_scope(key, [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode())], TOOL)
 
 
 class Driver:
