@@ -10,14 +10,12 @@ from __future__ import annotations
 import resource
 import select
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from tests_support import ENV, Served, new_key
+from tests_support import Served, cli, new_key
 
 from lesson_code.raw_requests import list_tools
 from lesson_code.uvicorn_config import ConnectionLimits, safe_max_connections
@@ -125,11 +123,9 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_idle_timeout(tmp_pa
 def test_a_cap_above_what_the_file_limit_allows_is_refused_in_one_line(tmp_path):
     keys_file = tmp_path / "keys.json"
     new_key(keys_file)
-    result = subprocess.run(
-        [sys.executable, "-m", "lesson_code", "serve", "--port", "0", "--keys-file", str(keys_file),
-         "--max-connections", "5000"],
-        capture_output=True, text=True, env=ENV, timeout=60, preexec_fn=_low_file_limit,
-    )  # fmt: skip
+    result = cli(
+        "serve", "--port", "0", "--keys-file", str(keys_file), "--max-connections", "5000", preexec_fn=_low_file_limit
+    )
     assert result.returncode == 2
     safe = safe_max_connections(FILE_LIMIT)
     assert result.stderr.strip() == (

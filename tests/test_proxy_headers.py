@@ -8,8 +8,6 @@ real HTTP, to `serve` and to `BackgroundServer`.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -17,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from tests_support import ENV, Served, new_key
+from tests_support import Served, cli, new_key
 
 from lesson_code.audit import read_audit_log
 from lesson_code.background import BackgroundServer
@@ -97,10 +95,6 @@ def test_background_server_ignores_x_forwarded_for_unless_told_to_trust_the_prox
 def test_a_trusted_proxy_that_is_not_an_address_is_one_line(tmp_path):
     keys_file = tmp_path / "keys.json"
     new_key(keys_file)
-    result = subprocess.run(
-        [sys.executable, "-m", "lesson_code", "serve", "--port", "0", "--keys-file", str(keys_file),
-         "--trusted-proxy", "*"],
-        capture_output=True, text=True, env=ENV, timeout=60,
-    )  # fmt: skip
+    result = cli("serve", "--port", "0", "--keys-file", str(keys_file), "--trusted-proxy", "*")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --trusted-proxy '*' is not an IP address or network, e.g. 10.0.0.5"

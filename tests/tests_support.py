@@ -33,9 +33,16 @@ _ANNOUNCED_URL = re.compile(r"MCP server at (\S+/mcp)\b")
 
 
 def cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m lesson_code ARGS`, run to the end, its output captured as text."""
+    """`python -m lesson_code ARGS`, run to the end, its output captured as text.
+
+    `preexec_fn` runs in the child before the program starts (a lowered `ulimit`, say).
+    """
     return subprocess.run(
         [sys.executable, "-m", "lesson_code", *args],
         capture_output=True,
@@ -43,6 +50,7 @@ def cli(
         env=env or ENV,
         timeout=timeout,
         cwd=cwd,
+        preexec_fn=preexec_fn,
     )
 
 
