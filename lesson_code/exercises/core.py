@@ -221,6 +221,44 @@ class DictExercise(Exercise):
         return self.success
 
 
+class LetterSetExercise(Exercise):
+    """Pick the right letters from a lettered list: the answer is a set of letters, checked as a whole.
+
+    Subclasses set `variable` (the set's name in the notebook), `options` (letter -> text),
+    `right` (the letters to pick), `why_wrong` (for each letter that must not be picked, why),
+    `why_missing` (for each letter that must be picked, why) and `success`. A wrong pick is
+    explained before a missing one, each in letter order.
+    """
+
+    #: The set's name in the notebook, e.g. "must_share".
+    variable: ClassVar[str] = "answer"
+    #: The lettered options, letter -> what it stands for.
+    options: ClassVar[Mapping[str, str]] = {}
+    #: The letters a right answer picks.
+    right: ClassVar[frozenset[str]] = frozenset()
+    #: Why each letter outside `right` is wrong to pick.
+    why_wrong: ClassVar[Mapping[str, str]] = {}
+    #: Why each letter of `right` must be picked.
+    why_missing: ClassVar[Mapping[str, str]] = {}
+    #: The message for a correct answer.
+    success: ClassVar[str] = ""
+
+    def _check(self, answer: object) -> str:
+        if isinstance(answer, str) or not isinstance(answer, set | frozenset | list | tuple):
+            raise Incorrect(f'{self.variable} should be a set of letters, like {{"a", "c"}}; got {answer!r}.')
+        letters = {str(x).strip().lower() for x in answer}
+        unknown = sorted(letters - set(self.options))
+        if unknown:
+            raise Incorrect(
+                f"{', '.join(map(repr, unknown))} is not one of the letters {min(self.options)} to {max(self.options)}."
+            )
+        for letter in sorted(letters - self.right):
+            raise Incorrect(self.why_wrong[letter])
+        for letter in sorted(self.right - letters):
+            raise Incorrect(self.why_missing[letter])
+        return self.success
+
+
 def still_open(noun: str, keys: Sequence[str]) -> str:
     """'scenario c still holds ____.' / 'scenarios c and d still hold ____.'"""
     many = len(keys) > 1

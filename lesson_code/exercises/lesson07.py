@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from lesson_code.exercises.core import Exercise, Incorrect, call
+from lesson_code.exercises.core import Exercise, Incorrect, LetterSetExercise, call
 
 # -- q1: what must the replicas share? -----------------------------------------------------------------
 
@@ -32,26 +32,19 @@ _WHY_NOT: Final = {
 }
 
 
-class MustShare(Exercise):
+class MustShare(LetterSetExercise):
     todo = 'put the letters of the state every replica must share in must_share, e.g. {"a"}.'
     hint_text = (
         "For each one ask: if every replica kept its own, could a client or an attacker tell? "
         "A revoked key that still works somewhere, or a throttle that counts a third of the guesses, are tells."
     )
     solution_code = 'must_share = {"a", "b"}'
-
-    def _check(self, answer: object) -> str:
-        if isinstance(answer, str) or not isinstance(answer, set | frozenset | list | tuple):
-            raise Incorrect(f'must_share should be a set of letters, like {{"a", "c"}}; got {answer!r}.')
-        letters = {str(x).strip().lower() for x in answer}
-        unknown = sorted(letters - set(STATE))
-        if unknown:
-            raise Incorrect(f"{', '.join(map(repr, unknown))} is not one of the letters a to e.")
-        for letter in sorted(letters - MUST_SHARE):
-            raise Incorrect(_WHY_NOT[letter])
-        for letter in sorted(MUST_SHARE - letters):
-            raise Incorrect(_WHY_SHARED[letter])
-        return "the key set and the failed-attempt counts: one truth in Redis, a fast copy in each replica."
+    variable = "must_share"
+    options = STATE
+    right = MUST_SHARE
+    why_wrong = _WHY_NOT
+    why_missing = _WHY_SHARED
+    success = "the key set and the failed-attempt counts: one truth in Redis, a fast copy in each replica."
 
 
 # -- q2: whose address does the throttle count? --------------------------------------------------------
@@ -147,26 +140,19 @@ _WHY_NOT_RETRIED: Final = {
 }
 
 
-class Retried(Exercise):
+class Retried(LetterSetExercise):
     todo = 'put the letters of the requests nginx sends on to another replica in retried, e.g. {"a"}.'
     hint_text = (
         "nginx retries on `error timeout` only if the request never reached the replica, or if its method is "
         "idempotent. Which of these had already been handed to r2? And what method does every MCP request use?"
     )
     solution_code = 'retried = {"a", "d"}'
-
-    def _check(self, answer: object) -> str:
-        if isinstance(answer, str) or not isinstance(answer, set | frozenset | list | tuple):
-            raise Incorrect(f'retried should be a set of letters, like {{"a", "c"}}; got {answer!r}.')
-        letters = {str(x).strip().lower() for x in answer}
-        unknown = sorted(letters - set(REQUESTS))
-        if unknown:
-            raise Incorrect(f"{', '.join(map(repr, unknown))} is not one of the letters a to d.")
-        for letter in sorted(letters - RETRIED):
-            raise Incorrect(_WHY_NOT_RETRIED[letter])
-        for letter in sorted(RETRIED - letters):
-            raise Incorrect(_WHY_RETRIED[letter])
-        return "only what never reached a replica (or is idempotent): a dead replica costs no order twice."
+    variable = "retried"
+    options = REQUESTS
+    right = RETRIED
+    why_wrong = _WHY_NOT_RETRIED
+    why_missing = _WHY_RETRIED
+    success = "only what never reached a replica (or is idempotent): a dead replica costs no order twice."
 
 
 q1 = MustShare()
