@@ -129,17 +129,7 @@ def run(quick: bool = False) -> Section:
 
             def child_report(script: str, what: str) -> tuple[float, Any]:
                 """Run `script` in a new Python process: its wall time and the JSON of its last line."""
-                start = time.perf_counter()
-                child = subprocess.run(
-                    [sys.executable, "-c", script, server.mcp_url, key],
-                    cwd=PROJECT_ROOT,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                    check=False,
-                )
-                seconds = time.perf_counter() - start
+                seconds, child = run_python(["-c", script, server.mcp_url, key], env)
                 if child.returncode != 0:
                     raise RuntimeError(f"the {what} process failed:\n{child.stderr[-2000:]}")
                 return seconds, json.loads(child.stdout.strip().splitlines()[-1])
@@ -257,12 +247,11 @@ def run(quick: bool = False) -> Section:
     return section
 
 
-def demo_once(env: dict[str, str]) -> tuple[float, float]:
-    """Wall time and CPU time (user + system) of `python -m lesson_code demo` in a new process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run_python(args: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """`python ARGS` in a new process from the project root, its output captured: wall time and the process."""
     start = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, "-m", "lesson_code", "demo"],
+        [sys.executable, *args],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -270,7 +259,13 @@ def demo_once(env: dict[str, str]) -> tuple[float, float]:
         timeout=120,
         check=False,
     )
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start, child
+
+
+def demo_once(env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of `python -m lesson_code demo` in a new process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, child = run_python(["-m", "lesson_code", "demo"], env)
     if child.returncode != 0 or "Assistant:" not in child.stdout:
         raise RuntimeError(f"`python -m lesson_code demo` failed ({child.returncode}):\n{child.stderr[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
