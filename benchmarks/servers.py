@@ -36,7 +36,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import IO, Final, Self
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -93,7 +93,40 @@ def serve(variant: str, db_path: str) -> None:
     server.run(sockets=[sock])
 
 
-class ServerProcess:
+class _ChildServer:
+    """What both child servers share: the process, its captured stderr, its CPU and memory, and `with`."""
+
+    _process: subprocess.Popen[str]
+    _log: IO[str]
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (all its threads), from /proc."""
+        return process_cpu_seconds(self.pid)
+
+    def rss_kib(self) -> int:
+        return process_rss_kib(self.pid)
+
+    def log(self) -> str:
+        self._log.seek(0)
+        return self._log.read()
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(_ChildServer):
     """Start `variant` in a child process; use with `with`. Knows its URL and its CPU time."""
 
     def __init__(self, variant: str, key: str, folder: Path) -> None:
@@ -122,18 +155,6 @@ class ServerProcess:
         ready, _, _ = select.select([self._process.stdout], [], [], timeout)
         return self._process.stdout.readline() if ready else ""
 
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (all its threads), from /proc."""
-        return process_cpu_seconds(self.pid)
-
-    def log(self) -> str:
-        self._log.seek(0)
-        return self._log.read()
-
     def stop(self) -> None:
         if self._process.stdin and not self._process.stdin.closed:
             self._process.stdin.close()
@@ -146,20 +167,12 @@ class ServerProcess:
             self._process.stdout.close()
         self._log.close()
 
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
 
 if __name__ == "__main__":
     serve(*sys.argv[1:3])
 
 
-class CliServerProcess:
+class CliServerProcess(_ChildServer):
     """`python -m lesson_code serve` exactly as a user starts it, in a child process; use with `with`.
 
     `secured`: a keys file made with `keys new`, the audit log to a file (both in `folder`);
@@ -217,20 +230,6 @@ class CliServerProcess:
         self.stop()
         raise RuntimeError(f"`serve` ({self.variant}) did not start within {timeout:g} s:\n{log}")
 
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.pid)
-
-    def rss_kib(self) -> int:
-        return process_rss_kib(self.pid)
-
-    def log(self) -> str:
-        self._log.seek(0)
-        return self._log.read()
-
     def stop(self) -> None:
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)  # only ever our own child, by its handle
@@ -242,14 +241,6 @@ class CliServerProcess:
         if self._process.stdout:
             self._process.stdout.close()
         self._log.close()
-
-    def __enter__(self) -> CliServerProcess:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def process_cpu_seconds(pid: int) -> float:
