@@ -147,9 +147,8 @@ def read_audit_stream(url: str, *, stream: str = DEFAULT_STREAM, last: int | Non
     """
     client = connect(url)
     try:
-        rows: list[Any] = (
-            list(reversed(client.xrevrange(stream, count=last) or [])) if last else client.xrange(stream) or []
-        )
+        # All of it (the stream is capped by MAXLEN), since "newest" means by the entries' own time, not arrival.
+        rows: list[Any] = client.xrange(stream) or []
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         raise KeyStoreUnavailable(
             f"cannot reach Redis at {display_url(url)} ({exc.__class__.__name__}): is redis-server running?"
@@ -165,4 +164,4 @@ def read_audit_stream(url: str, *, stream: str = DEFAULT_STREAM, last: int | Non
     # Replicas send in batches, so arrival order is only roughly time order; a stable sort by the
     # entry's own timestamp (ISO 8601, same width everywhere) merges them.
     entries.sort(key=lambda e: str(e.get("time", "")))
-    return entries
+    return entries[-last:] if last else entries
