@@ -258,8 +258,8 @@ class ApiKeyMiddleware:
         audit.record_auth(
             outcome,
             f"{client[0]}:{client[1]}" if client else "unknown:0",
-            scope.get("method", "WEBSOCKET"),
-            loggable_path(scope.get("path", "")),
+            _method(scope),
+            _path(scope),
             record.name if record is not None else None,
             record.fingerprint if record is not None else None,
         )
