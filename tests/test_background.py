@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -68,3 +72,58 @@ def test_an_ipv6_host_in_brackets_is_accepted():
     with BackgroundServer(tiny_app(), host="[::1]", name="t-v6") as server:
         assert server.url.startswith("http://[::1]:")
         assert httpx.get(server.url + "/health").status_code == 200
+
+
+def recording_app(events: list[str], request_started: threading.Event | None = None) -> Starlette:
+    """/health, /slow (answers after 0.3 s), and a lifespan that records its start-up and shutdown."""
+
+    async def slow(request: Request) -> JSONResponse:
+        if request_started is not None:
+            request_started.set()
+        await asyncio.sleep(0.3)
+        events.append("slow answered")
+        return JSONResponse({"slow": "done"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        await asyncio.sleep(0.05)  # a shutdown that takes a moment, like flushing a log
+        events.append("shutdown")
+
+    routes = [Route("/health", lambda request: JSONResponse({"status": "ok"})), Route("/slow", slow)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+@pytest.mark.parametrize("client_hung_up", [True, False], ids=["client-closed", "keep-alive-open"])
+def test_stop_runs_the_lifespan_shutdown_before_returning(client_hung_up: bool) -> None:
+    events: list[str] = []
+    server = BackgroundServer(recording_app(events), name="t-lifespan").start()
+    client = httpx.Client()
+    try:
+        assert client.get(server.url + "/health").status_code == 200
+        if client_hung_up:
+            client.close()
+        server.stop()
+        assert events == ["startup", "shutdown"]
+        assert not server.running
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_stop_lets_a_request_in_flight_finish() -> None:
+    events: list[str] = []
+    started = threading.Event()
+    server = BackgroundServer(recording_app(events, started), name="t-in-flight").start()
+    answers: list[httpx.Response] = []
+    request = threading.Thread(target=lambda: answers.append(httpx.get(server.url + "/slow", timeout=10)))
+    request.start()
+    try:
+        assert started.wait(10)
+        server.stop()
+        assert events == ["startup", "slow answered", "shutdown"]
+    finally:
+        request.join(10)
+        server.stop()
+    assert [(answer.status_code, answer.json()) for answer in answers] == [(200, {"slow": "done"})]
