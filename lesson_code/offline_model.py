@@ -14,18 +14,26 @@ failed step stops the plan, because every step builds on the list the earlier on
 produced (an order must not go out for a list that is not what the user asked for).
 
 The SDK's own `agents.testing.ScriptedModel` turns each decided output item into a
-`ModelResponse` or a stream of Responses events, so `Runner.run` and
-`Runner.run_streamed` both work without reimplementing that wire format here.
+`ModelResponse` for `Runner.run`. For `Runner.run_streamed` (the demo, the notebooks'
+agent) this module builds the same Responses events ScriptedModel would stream, field
+for field, but with pydantic's `model_construct`: ScriptedModel validates each event,
+and the first validation of a `Response` and of the output-item events makes pydantic
+build their validators (the Responses API's whole union of tools and output items),
+about 0.1 s of CPU in every new process, for values that are ours and valid by
+construction. The Agents SDK reads these events' attributes and does not validate
+them again; tests/test_offline_model.py checks the events against ScriptedModel's.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import openai
 from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
 from agents.items import ModelResponse, TResponseInputItem, TResponseOutputItem, TResponseStreamEvent
@@ -33,7 +41,26 @@ from agents.model_settings import ModelSettings
 from agents.models.interface import Model, ModelTracing
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 from agents.tool import Tool
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseCreatedEvent,
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
+    ResponseFunctionToolCall,
+    ResponseInProgressEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseTextDeltaEvent,
+    ResponseTextDoneEvent,
+    ResponseUsage,
+)
 from openai.types.responses.response_prompt_param import ResponsePromptParam
+from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
 from lesson_code.text import join_words, shorten
 from lesson_code.tool_output import parse_tool_output
@@ -44,9 +71,12 @@ __all__ = [
     "OfflineShoppingModel",
     "PlannedCall",
     "plan_from_text",
+    "stream_events",
 ]
 
 ANSWER_MARKER = "[offline model] "
+
+_Model = TypeVar("_Model", bound=openai.BaseModel)
 
 OFFLINE_GRAMMAR_HELP = """\
 The offline stand-in model understands a small grammar (not free English):
@@ -166,28 +196,126 @@ class OfflineShoppingModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        stream = self._scripted_turn(input, tools).stream_response(
-            system_instructions,
-            input,
-            model_settings,
-            tools,
-            output_schema,
-            handoffs,
-            tracing,
-            previous_response_id=previous_response_id,
-            conversation_id=conversation_id,
-            prompt=prompt,
-        )
-        async for event in stream:
+        output, response_id = self._turn(input, tools)
+        for event in stream_events(output, response_id):
             yield event
 
     def _scripted_turn(self, input: str | list[TResponseInputItem], tools: list[Tool]) -> ScriptedModel:
         """A one-step `ScriptedModel` holding this turn's decision; it does the wire format."""
+        output, response_id = self._turn(input, tools)
+        return ScriptedModel([ModelStep(output=[output], response_id=response_id)])
+
+    def _turn(self, input: str | list[TResponseInputItem], tools: list[Tool]) -> tuple[TResponseOutputItem, str]:
+        """This turn's output item (the next tool call or the answer) and its response id."""
         conversation = _Conversation.read(input)
         turn = conversation.calls_so_far + 1
         available = {name for name in (getattr(tool, "name", None) for tool in tools) if name}
-        output = _decide(conversation, available, turn)
-        return ScriptedModel([ModelStep(output=[output], response_id=f"offline-response-{turn}")])
+        return _decide(conversation, available, turn), f"offline-response-{turn}"
+
+
+# --- The stream of one turn ------------------------------------------------------------
+
+
+def stream_events(item: TResponseOutputItem, response_id: str) -> list[TResponseStreamEvent]:
+    """The Responses events ScriptedModel streams for a turn with this one output item, built unvalidated.
+
+    The same events in the same order with the same fields as `agents.testing.model._stream_events_for_step`
+    for a function call or an assistant message with text (the two items this model emits), each built
+    with `model_construct` from values that are already valid: the item was validated when it was made.
+    """
+    if not isinstance(item, ResponseFunctionToolCall | ResponseOutputMessage):
+        raise TypeError(f"the offline model streams tool calls and messages, not {type(item).__name__}")
+    events: list[Any] = []
+
+    def emit(event: type[openai.BaseModel], event_type: str, **fields: Any) -> None:
+        events.append(_unvalidated(event, type=event_type, sequence_number=len(events), **fields))
+
+    response = _response(response_id, [item], "completed", _zero_usage())
+    in_progress = response.model_copy(update={"output": [], "status": "in_progress", "usage": None})
+    emit(ResponseCreatedEvent, "response.created", response=copy.deepcopy(in_progress))
+    emit(ResponseInProgressEvent, "response.in_progress", response=copy.deepcopy(in_progress))
+    if isinstance(item, ResponseFunctionToolCall):
+        started_call = item.model_copy(update={"arguments": "", "status": "in_progress"})
+        emit(
+            ResponseOutputItemAddedEvent, "response.output_item.added", item=copy.deepcopy(started_call), output_index=0
+        )
+        item_id = item.call_id if item.id is None else item.id
+        emit(
+            ResponseFunctionCallArgumentsDeltaEvent,
+            "response.function_call_arguments.delta",
+            item_id=item_id,
+            output_index=0,
+            delta=item.arguments,
+        )
+        # The SDK passes the name too: older openai models require it, newer ones keep it as an extra.
+        emit(
+            ResponseFunctionCallArgumentsDoneEvent,
+            "response.function_call_arguments.done",
+            item_id=item_id,
+            output_index=0,
+            arguments=item.arguments,
+            name=item.name,
+        )
+    else:
+        started_message = item.model_copy(update={"content": [], "status": "in_progress"})
+        emit(
+            ResponseOutputItemAddedEvent,
+            "response.output_item.added",
+            item=copy.deepcopy(started_message),
+            output_index=0,
+        )
+        for index, part in enumerate(item.content):
+            if not isinstance(part, ResponseOutputText) or part.annotations or part.logprobs:
+                raise TypeError("the offline model's messages are plain text")
+            where: dict[str, Any] = {"item_id": item.id, "output_index": 0, "content_index": index}
+            empty = part.model_copy(deep=True, update={"annotations": [], "logprobs": [], "text": ""})
+            emit(ResponseContentPartAddedEvent, "response.content_part.added", **where, part=empty)
+            emit(ResponseTextDeltaEvent, "response.output_text.delta", **where, delta=part.text, logprobs=[])
+            emit(ResponseTextDoneEvent, "response.output_text.done", **where, text=part.text, logprobs=[])
+            emit(ResponseContentPartDoneEvent, "response.content_part.done", **where, part=copy.deepcopy(part))
+    emit(ResponseOutputItemDoneEvent, "response.output_item.done", item=copy.deepcopy(item), output_index=0)
+    emit(ResponseCompletedEvent, "response.completed", response=response)
+    return events
+
+
+def _response(response_id: str, output: list[TResponseOutputItem], status: str, usage: ResponseUsage) -> Response:
+    """The `Response` ScriptedModel makes for a step (`_response_for_step`), unvalidated."""
+    return _unvalidated(
+        Response,
+        id=response_id,
+        created_at=0.0,
+        model="scripted-model",
+        object="response",
+        output=output,
+        tool_choice="none",
+        tools=[],
+        top_p=None,
+        parallel_tool_calls=False,
+        status=status,
+        usage=usage,
+    )
+
+
+def _zero_usage() -> ResponseUsage:
+    """No tokens: what ScriptedModel reports for a step without usage (the SDK then counts one request)."""
+    return _unvalidated(
+        ResponseUsage,
+        input_tokens=0,
+        output_tokens=0,
+        total_tokens=0,
+        input_tokens_details=_unvalidated(InputTokensDetails, cache_write_tokens=0, cached_tokens=0),
+        output_tokens_details=_unvalidated(OutputTokensDetails, reasoning_tokens=0),
+    )
+
+
+def _unvalidated(model: type[_Model], /, **fields: Any) -> _Model:
+    """`model(**fields)` without validation: pydantic's own `model_construct`.
+
+    Not openai's override of it (`openai.BaseModel.construct`, which also parses nested dicts into
+    models): that reads the class's core schema to type any extra fields, which makes pydantic build
+    the very validators this avoids. Our fields hold models and plain values, no dicts to parse.
+    """
+    return super(openai.BaseModel, model).model_construct(**fields)
 
 
 @dataclass

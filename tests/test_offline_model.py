@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,11 @@ import pytest
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-from agents import Agent, Runner, Tool, function_tool
-from agents.items import ToolCallItem
+from agents import Agent, ModelSettings, Runner, Tool, function_tool
+from agents.items import ToolCallItem, TResponseOutputItem, TResponseStreamEvent
+from agents.models.interface import ModelTracing
+from agents.result import RunResultStreaming
+from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
 from lesson_code.offline_model import (
     ANSWER_MARKER,
@@ -26,6 +31,7 @@ from lesson_code.offline_model import (
     OfflineShoppingModel,
     PlannedCall,
     plan_from_text,
+    stream_events,
 )
 from lesson_code.store import ShoppingStore
 from lesson_code.tool_output import parse_tool_output
@@ -224,3 +230,74 @@ async def test_every_tool_result_shape_of_the_server_reads_back_in_the_answer(tm
         f"Your list: 1 × apples and 3 × pears. Placed order {order_id} for 1 × apples and 3 × pears. "
         f"Your orders: {order_id} for 1 × apples and 3 × pears."
     )
+
+
+# --- The streamed events are ScriptedModel's, built without validation ----------------
+
+
+async def scripted_stream(item: TResponseOutputItem, response_id: str) -> list[TResponseStreamEvent]:
+    """What the SDK's ScriptedModel streams for a step with this one item."""
+    model = ScriptedModel([ModelStep(output=[item], response_id=response_id)])
+    stream = model.stream_response(
+        None,
+        "a request",
+        ModelSettings(),
+        [],
+        None,
+        [],
+        ModelTracing.DISABLED,
+        previous_response_id=None,
+        conversation_id=None,
+        prompt=None,
+    )
+    return [event async for event in stream]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        function_call("add_item", {"name": "milk", "quantity": 1}, call_id="call_1"),
+        assistant_message(f"{ANSWER_MARKER}Added 1 × milk to your list.", item_id="offline-message-2"),
+    ],
+    ids=["tool call", "answer"],
+)
+async def test_the_stream_is_the_sdk_scripted_models_field_for_field(item: TResponseOutputItem) -> None:
+    expected = await scripted_stream(item, "offline-response-1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pydantic warns when it serialises a field of an unexpected type
+        ours = stream_events(item, "offline-response-1")
+        assert [type(event) for event in ours] == [type(event) for event in expected]
+        assert [event.model_dump_json() for event in ours] == [event.model_dump_json() for event in expected]
+        assert [event.model_dump_json(exclude_unset=True) for event in ours] == [
+            event.model_dump_json(exclude_unset=True) for event in expected
+        ]
+
+
+class ScriptedStreamModel(OfflineShoppingModel):
+    """The offline model streaming through the SDK's ScriptedModel, as it did before it built its own events."""
+
+    async def stream_response(  # the same parameters, passed on as they come
+        self, system_instructions: Any, input: Any, model_settings: Any, tools: Any, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        scripted = self._scripted_turn(input, tools)
+        async for event in scripted.stream_response(system_instructions, input, model_settings, tools, *args, **kwargs):
+            yield event
+
+
+async def run_streamed(model: OfflineShoppingModel, folder: Path) -> tuple[RunResultStreaming, list[Any]]:
+    shop = FakeShop(folder)
+    request = "add 2 apples and milk, remove 1 apples, then show my list"  # no order: the same results each run
+    run = Runner.run_streamed(Agent(name="shop", model=model, tools=shop.tools()), request)
+    events = [(event.type, getattr(event, "name", None)) async for event in run.stream_events()]
+    return run, events
+
+
+async def test_a_streamed_run_goes_exactly_as_with_the_sdk_scripted_model(tmp_path: Path) -> None:
+    ours, our_events = await run_streamed(OfflineShoppingModel(), tmp_path / "ours")
+    sdk, sdk_events = await run_streamed(ScriptedStreamModel(), tmp_path / "sdk")
+    assert our_events == sdk_events
+    assert [item.to_input_item() for item in ours.new_items] == [item.to_input_item() for item in sdk.new_items]
+    assert [response.response_id for response in ours.raw_responses] == [r.response_id for r in sdk.raw_responses]
+    assert ours.context_wrapper.usage == sdk.context_wrapper.usage
+    assert ours.final_output == sdk.final_output
+    assert "Your list: 1 × apples and 1 × milk." in ours.final_output
