@@ -77,7 +77,7 @@ class AuditLog:
         self.max_buffered = max_buffered
         self.summary_window = summary_window
         self._memory: deque[dict[str, Any]] = deque(maxlen=memory_limit)
-        self._buffer: deque[dict[str, Any]] = deque()  # append and popleft are atomic: no lock on the hot path
+        self._buffer: deque[str] = deque()  # encoded lines; append and popleft are atomic: no lock on the hot path
         self._write_lock = threading.Lock()
         self._state_lock = threading.RLock()  # record_throttled calls record, which may start the writer
         self._handle: TextIO | None = None
@@ -87,6 +87,7 @@ class AuditLog:
         self._bursts: OrderedDict[str, _Burst] = OrderedDict()
         self._next_sweep = 0.0
         self._second: tuple[int, str] = (-1, "")  # one tuple, swapped whole: safe across threads
+        self._custom_record = type(self).record is not AuditLog.record
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -110,35 +111,66 @@ class AuditLog:
         The same entry `record("auth", ...)` would write, built directly: this runs on every request.
         A subclass that overrides `record` (to add fields) gets its `record` called instead.
         """
-        if type(self).record is not AuditLog.record:  # a subclass adds to every entry: go through its record()
+        if self._custom_record:  # a subclass adds to every entry: go through its record()
             self.record(
                 "auth", outcome=outcome, key=key, fingerprint=fingerprint, client=client, method=method, path=path
             )
             return
         if len(client) > MAX_CLIENT_CHARS:
             client = client[:MAX_CLIENT_CHARS]
-        entry: dict[str, Any]
-        if key is None:
-            entry = {"time": self._timestamp(), "event": "auth", "outcome": outcome, "client": client}
-        else:
-            entry = {
-                "time": self._timestamp(),
-                "event": "auth",
-                "outcome": outcome,
-                "key": key,
-                "fingerprint": fingerprint,
-                "client": client,
-            }
+        if self.path is not None:  # the line itself, field by field: no dict, no encoder walk
+            who = "" if key is None else f', "key": {_text(key)}'
+            if fingerprint is not None:
+                who += f', "fingerprint": {_text(fingerprint)}'
+            self._append_line(
+                f'{{"time": "{self._timestamp()}", "event": "auth", "outcome": {_text(outcome)}{who}, '
+                f'"client": {_text(client)}, "method": {_text(method)}, "path": {_text(path)}}}'
+            )
+            return
+        entry: dict[str, Any] = {"time": self._timestamp(), "event": "auth", "outcome": outcome}
+        if key is not None:
+            entry["key"] = key
+        if fingerprint is not None:
+            entry["fingerprint"] = fingerprint
+        entry["client"] = client
         entry["method"] = method
         entry["path"] = path
-        self._append(entry)
+        self._memory.append(entry)
+
+    def record_tool_call(self, key: str, client: str | None, tool: str, outcome: str, detail: str | None) -> None:
+        """Record one tool call's outcome; the entry `record("tool_call", ...)` would write, built directly."""
+        if self._custom_record:
+            self.record("tool_call", key=key, client=client, tool=tool, outcome=outcome, detail=detail)
+            return
+        if client is not None and len(client) > MAX_CLIENT_CHARS:
+            client = client[:MAX_CLIENT_CHARS]
+        if self.path is not None:
+            where = "" if client is None else f', "client": {_text(client)}'
+            why = "" if detail is None else f', "detail": {_text(detail)}'
+            self._append_line(
+                f'{{"time": "{self._timestamp()}", "event": "tool_call", "key": {_text(key)}{where}, '
+                f'"tool": {_text(tool)}, "outcome": {_text(outcome)}{why}}}'
+            )
+            return
+        entry: dict[str, Any] = {"time": self._timestamp(), "event": "tool_call", "key": key}
+        if client is not None:
+            entry["client"] = client
+        entry["tool"] = tool
+        entry["outcome"] = outcome
+        if detail is not None:
+            entry["detail"] = detail
+        self._memory.append(entry)
 
     def _append(self, entry: dict[str, Any]) -> None:
         if self.path is None:
             self._memory.append(entry)  # deque.append is atomic; no lock needed
-            return
+        else:
+            self._append_line(_ENCODE(entry))
+
+    def _append_line(self, line: str) -> None:
+        """Queue one encoded entry for the writer thread (which only joins and writes)."""
         buffer = self._buffer
-        buffer.append(entry)
+        buffer.append(line)  # deque.append is atomic; no lock on the hot path
         if self._thread is None:
             self._start()
         elif len(buffer) >= self.max_buffered:
@@ -173,10 +205,9 @@ class AuditLog:
             lines = []
             while True:
                 try:
-                    entry = self._buffer.popleft()
+                    lines.append(self._buffer.popleft())
                 except IndexError:
                     break
-                lines.append(json.dumps(entry, ensure_ascii=True, default=str))
             if not lines:
                 return
             if self._handle is None:
@@ -265,6 +296,10 @@ class AuditLog:
             text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = (second, text)
         return f"{text}.{int((now - second) * 1000):03d}Z"
+
+
+_ENCODE: Final = json.JSONEncoder(ensure_ascii=True, default=str).encode  # one encoder, built once
+_text: Final = json.encoder.encode_basestring_ascii  # a str as the JSON string _ENCODE would write for it
 
 
 _OPEN_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()

@@ -122,7 +122,7 @@ def build_shopping_server(
         def record(outcome: Literal["ok", "denied", "error"], detail: str | None) -> None:
             if audit is not None:
                 key = token.client_id if token is not None else "anonymous"
-                audit.record("tool_call", key=key, client=client, tool=tool, outcome=outcome, detail=detail)
+                audit.record_tool_call(key, client, tool, outcome, detail)
 
         try:
             require_scope(token, tool)

@@ -235,3 +235,56 @@ def test_a_subclass_that_overrides_record_sees_the_key_checks_entries_too() -> N
     strip = [{k: v for k, v in e.items() if k not in ("time", "replica")} for e in audit.entries()]
     assert strip == [{k: v for k, v in e.items() if k != "time"} for e in plain.entries()]
     assert all(e["replica"] == "r1" for e in audit.entries())
+
+
+HOSTILE_AUTH = [
+    ("allowed", "127.0.0.1:5000", "POST", "/mcp", "bench", "sk-mcp-ab…yz"),
+    ("invalid", "[::1]:5", "GET", '/x\u2028y"z\\', None, None),
+    ("missing", "a" * 100, "PUT", "/é\x00\n", None, None),
+    ("allowed", "c", "POST", "/", 'na"me\u0085', None),
+]
+HOSTILE_TOOL_CALLS = [
+    ("bench", "1.2.3.4:5", "list_items", "ok", None),
+    ("k", None, "add_item", "error", 'bad "thing" \u0085\r\n'),
+    ("anonymous", "x" * 80, "t", "denied", "d"),
+]
+
+
+class _ThroughRecord(AuditLog):
+    """Overrides `record` without changing it, so every entry takes the general path."""
+
+    def record(self, event: str, **fields: object) -> dict[str, object]:
+        return super().record(event, **fields)
+
+
+def _record_all(log: AuditLog) -> None:
+    for auth in HOSTILE_AUTH:
+        log.record_auth(*auth)
+    for call in HOSTILE_TOOL_CALLS:
+        log.record_tool_call(*call)
+
+
+def _without_time(text: str) -> list[str]:
+    return [json.dumps({k: v for k, v in json.loads(line).items() if k != "time"}) for line in text.split("\n") if line]
+
+
+@pytest.mark.parametrize("to_file", [True, False])
+def test_the_per_request_shortcuts_write_what_record_writes(tmp_path: Path, to_file: bool) -> None:
+    """record_auth and record_tool_call build their entries directly (they run on every request): same entries,
+    same bytes on disk (fields, order, escaping) as the general `record`, hostile values included."""
+    fast = AuditLog(tmp_path / "fast.jsonl" if to_file else None)
+    general = _ThroughRecord(tmp_path / "general.jsonl" if to_file else None)
+    for log in (fast, general):
+        _record_all(log)
+        log.close()
+    if to_file:
+        fast_text, general_text = ((tmp_path / n).read_text(encoding="ascii") for n in ("fast.jsonl", "general.jsonl"))
+        assert _without_time(fast_text) == _without_time(general_text)
+        assert [line.split('"time": ')[1][26:] for line in fast_text.splitlines()] == [
+            line.split('"time": ')[1][26:] for line in general_text.splitlines()
+        ]  # byte for byte after the timestamp
+        assert len(fast_text.splitlines()) == len(HOSTILE_AUTH) + len(HOSTILE_TOOL_CALLS)
+    strip = [{k: v for k, v in e.items() if k != "time"} for e in fast.entries()]
+    assert strip == [{k: v for k, v in e.items() if k != "time"} for e in general.entries()]
+    assert strip[0]["fingerprint"] == "sk-mcp-ab…yz" and strip[1]["path"] == '/x\u2028y"z\\'
+    assert all(len(e.get("client", "")) <= MAX_CLIENT_CHARS for e in strip)
