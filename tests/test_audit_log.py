@@ -3,6 +3,7 @@ on close or a clean shutdown, and throttled floods aggregated so they cannot fil
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import stat
@@ -288,3 +289,20 @@ def test_the_per_request_shortcuts_write_what_record_writes(tmp_path: Path, to_f
     assert strip == [{k: v for k, v in e.items() if k != "time"} for e in general.entries()]
     assert strip[0]["fingerprint"] == "sk-mcp-ab…yz" and strip[1]["path"] == '/x\u2028y"z\\'
     assert all(len(e.get("client", "")) <= MAX_CLIENT_CHARS for e in strip)
+
+
+def test_entry_times_are_utc_iso_8601_with_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    log = AuditLog()
+    for ns in (1_764_475_200_000_000_000, 1_764_475_200_007_999_999, 1_764_475_259_999_000_000):
+        monkeypatch.setattr(time, "time_ns", lambda ns=ns: ns)
+        log.record_auth("allowed", "127.0.0.1:1", "POST", "/mcp", "k", "f")
+    assert [e["time"] for e in log.entries()] == [
+        "2025-11-30T04:00:00.000Z",
+        "2025-11-30T04:00:00.007Z",
+        "2025-11-30T04:00:59.999Z",
+    ]
+    monkeypatch.undo()
+    log.record("event")
+    stamp = log.entries()[-1]["time"]
+    parsed = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    assert stamp[19] == "." and stamp[-1] == "Z" and len(stamp) == 24 and abs(parsed - time.time()) < 2
