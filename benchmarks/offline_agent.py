@@ -152,6 +152,7 @@ def run(quick: bool = False) -> Section:
                 lambda v: [cold_once()] if v == "cold" else [warm_once() for _ in range(settings.warm_per_round)],
             )
             first_calls = [first_call_once() for _ in range(settings.rounds)]
+    load_before_demos = os.getloadavg()[0]
     demos = [demo_once(env) for _ in range(settings.rounds)]
 
     cold = [r for chunk in samples["cold"] for r in chunk]
@@ -232,6 +233,11 @@ def run(quick: bool = False) -> Section:
         [f"later `tools/call`s in the same process ({FIRST_CALL_REPEATS - 1} each)", f"{later_s * 1e3:.1f} ms", "1.00×"]
     )
     section.tables.append(table)
+    section.notes.append(
+        f"`demo` runs: the 1-minute load average was {load_before_demos:.2f} when they started, on "
+        f"{os.cpu_count()} cores. Their wall time beyond their CPU time is waiting, here mostly for the "
+        "machine's other processes (the demo's own idle waits are its 10 ms polls while its server starts)."
+    )
     section.targets += [
         Target(
             f"`python -m lesson_code demo` cold, end to end, at most {DEMO_TARGET_SECONDS:g} s",
