@@ -15,6 +15,7 @@ is printed as "met" or "NOT met" with the figure behind it.
     course.py         3. wall time to execute the solution notebooks
     offline_agent.py  4. the offline agent: demo query cold and warm, `demo` cold, first tool call
     cluster.py        5. the cluster: Redis-backed keys, revocation across replicas, nginx in front
+    instructions.py   6. instructions per request under valgrind: deterministic, resolves a 2 % difference
     __main__.py       runs them, prints markdown, writes benchmarks/results.md
     profile_layers.py not part of the run: where a secured request's extra CPU goes, layer by layer
 """

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import cluster, course, http_auth, machine, middleware, offline_agent
+from benchmarks import cluster, course, http_auth, instructions, machine, middleware, offline_agent
 from benchmarks.common import Section, Target
 
 BENCHMARKS: dict[str, tuple[str, Callable[[bool], Section]]] = {
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Section]]] = {
     course.NAME: ("course runtime (solution notebooks)", course.run),
     offline_agent.NAME: ("the offline agent, cold and warm", offline_agent.run),
     cluster.NAME: ("the cluster: Redis-backed keys, revocation, nginx", cluster.run),
+    instructions.NAME: ("instructions per request under valgrind (deterministic)", instructions.run),
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 

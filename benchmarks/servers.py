@@ -4,6 +4,12 @@
     api-key     `create_secured_app` with a KeyRing: our middleware, audit log in memory
     sdk-bearer  the same tools behind the MCP SDK's own Bearer path (`token_verifier=` + `AuthSettings`)
 
+and, only for the instruction counts (`instructions.py`), steps between the first two:
+
+    key-check       the open app behind a bare wrapper that runs `find_credential` and `KeyRing.lookup`
+                    and nothing else (no identity, no audit, no refusal path)
+    api-key-no-audit  our `ApiKeyMiddleware` (+ the SDK's `AuthContextMiddleware`) without any audit log
+
 and, through `CliServerProcess`, the command users run: `python -m lesson_code serve` with a keys
 file and the audit log to a file, or `serve --no-auth`.
 
@@ -39,21 +45,25 @@ from types import TracebackType
 from typing import IO, Final, Self
 
 import uvicorn
-from starlette.types import ASGIApp
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from benchmarks.common import PROJECT_ROOT
 from lesson_code.app import (
     create_open_app_for_threat_model,
     create_secured_app,
 )
+from lesson_code.auth import ApiKeyMiddleware, find_credential
 from lesson_code.background import bind_socket
 from lesson_code.keys import KeyRing
 from lesson_code.sdk_bearer import create_sdk_bearer_app
 
 VARIANTS: Final = ("open", "api-key", "sdk-bearer")
+BENCH_ONLY_VARIANTS: Final = ("key-check", "api-key-no-audit")
 HOST: Final = "127.0.0.1"
 KEY_ENV: Final = "BENCH_API_KEY"
 START_TIMEOUT_SECONDS: Final = 30
+STOP_TIMEOUT_SECONDS: Final = 10
 
 
 def build_app(variant: str, db_path: str | Path, key: str) -> ASGIApp:
@@ -63,7 +73,32 @@ def build_app(variant: str, db_path: str | Path, key: str) -> ASGIApp:
         return create_secured_app(KeyRing.from_keys({"bench": key}), db_path, host=HOST)
     if variant == "sdk-bearer":
         return create_sdk_bearer_app(KeyRing.from_keys({"bench": key}), db_path)[0]
-    raise ValueError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    if variant == "key-check":
+        return KeyCheckOnly(
+            create_open_app_for_threat_model(db_path, host=HOST).asgi, KeyRing.from_keys({"bench": key})
+        )
+    if variant == "api-key-no-audit":
+        open_app = create_open_app_for_threat_model(db_path, host=HOST).asgi
+        return ApiKeyMiddleware(AuthContextMiddleware(open_app), KeyRing.from_keys({"bench": key}))
+    raise ValueError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS + BENCH_ONLY_VARIANTS)}")
+
+
+class KeyCheckOnly:
+    """Bench only: what finding and looking up the key costs, with nothing of the middleware around it.
+
+    Not a security boundary: a request whose key is missing or unknown is served all the same; the
+    benchmark only ever sends the right key.
+    """
+
+    def __init__(self, app: ASGIApp, keyring: KeyRing) -> None:
+        self.app, self.keyring = app, keyring
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            credential = find_credential(scope["headers"])
+            if isinstance(credential, bytes):
+                self.keyring.lookup(credential)
+        await self.app(scope, receive, send)
 
 
 def auth_headers(variant: str, key: str) -> dict[str, str]:
@@ -114,6 +149,11 @@ class _ChildServer:
         self._log.seek(0)
         return self._log.read()
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once stopped (None while running); 0 after a clean shutdown."""
+        return self._process.poll()
+
     def stop(self) -> None:
         raise NotImplementedError
 
@@ -129,11 +169,21 @@ class _ChildServer:
 class ServerProcess(_ChildServer):
     """Start `variant` in a child process; use with `with`. Knows its URL and its CPU time."""
 
-    def __init__(self, variant: str, key: str, folder: Path) -> None:
+    def __init__(
+        self,
+        variant: str,
+        key: str,
+        folder: Path,
+        *,
+        wrapper: Sequence[str] = (),
+        start_timeout: float = START_TIMEOUT_SECONDS,
+        stop_timeout: float = STOP_TIMEOUT_SECONDS,
+    ) -> None:
         self.variant = variant
+        self.stop_timeout = stop_timeout
         self._log = tempfile.TemporaryFile(mode="w+", prefix=f"bench-{variant}-")  # noqa: SIM115 (closed in stop)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.servers", variant, str(folder / f"{variant}.sqlite3")],
+            [*wrapper, sys.executable, "-m", "benchmarks.servers", variant, str(folder / f"{variant}.sqlite3")],
             cwd=PROJECT_ROOT,
             env={**os.environ, KEY_ENV: key},
             stdin=subprocess.PIPE,
@@ -141,11 +191,11 @@ class ServerProcess(_ChildServer):
             stderr=self._log,
             text=True,
         )
-        line = self._read_announcement(START_TIMEOUT_SECONDS)
+        line = self._read_announcement(start_timeout)
         if not line.startswith("READY "):
             log = self.log()
             self.stop()
-            raise RuntimeError(f"the {variant!r} server did not start within {START_TIMEOUT_SECONDS} s:\n{log}")
+            raise RuntimeError(f"the {variant!r} server did not start within {start_timeout:g} s:\n{log}")
         self.port = int(line.split()[1])
         self.url = f"http://{HOST}:{self.port}/mcp"
 
@@ -159,7 +209,7 @@ class ServerProcess(_ChildServer):
         if self._process.stdin and not self._process.stdin.closed:
             self._process.stdin.close()
         try:
-            self._process.wait(timeout=10)
+            self._process.wait(timeout=self.stop_timeout)
         except subprocess.TimeoutExpired:
             self._process.kill()  # only ever our own child, by its handle
             self._process.wait()
@@ -177,11 +227,23 @@ class CliServerProcess(_ChildServer):
 
     `secured`: a keys file made with `keys new`, the audit log to a file (both in `folder`);
     otherwise `--no-auth`. `extra` adds options (the refusal benchmark raises `--max-failures`).
+    `wrapper` goes before the command (e.g. valgrind; it must exec the server in the same process).
     The key is in `.key`. Stopped with SIGINT, as Ctrl-C does, so the audit writer flushes.
     """
 
-    def __init__(self, name: str, folder: Path, *, secured: bool, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        folder: Path,
+        *,
+        secured: bool,
+        extra: Sequence[str] = (),
+        wrapper: Sequence[str] = (),
+        start_timeout: float = START_TIMEOUT_SECONDS,
+        stop_timeout: float = 15,
+    ) -> None:
         self.variant = name
+        self.stop_timeout = stop_timeout
         self.folder = folder / name
         self.folder.mkdir(parents=True, exist_ok=True)
         self.key = ""
@@ -204,7 +266,7 @@ class CliServerProcess(_ChildServer):
         self._log = tempfile.TemporaryFile(mode="w+", prefix=f"bench-{name}-")  # noqa: SIM115 (closed in stop)
         env = {k: v for k, v in os.environ.items() if k not in ("MCP_API_KEYS", "MCP_KEYS_FILE")}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "lesson_code", "serve", "--host", HOST, "--port", "0", *args, *extra],
+            [*wrapper, sys.executable, "-m", "lesson_code", "serve", "--host", HOST, "--port", "0", *args, *extra],
             cwd=self.folder,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -212,7 +274,7 @@ class CliServerProcess(_ChildServer):
             stderr=self._log,
             text=True,
         )
-        self.url = self._read_url(START_TIMEOUT_SECONDS)
+        self.url = self._read_url(start_timeout)
         self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
 
     def _read_url(self, timeout: float) -> str:
@@ -234,7 +296,7 @@ class CliServerProcess(_ChildServer):
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)  # only ever our own child, by its handle
             try:
-                self._process.wait(timeout=15)
+                self._process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
@@ -247,6 +309,20 @@ def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_ns(pid: int) -> dict[int, int]:
+    """CPU time of each thread of a process so far, in ns, by thread id (the first field of its schedstat).
+
+    A thread that has already exited is not listed: its time is in `process_cpu_seconds` only.
+    """
+    times = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            times[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it exited while we looked
+    return times
 
 
 def process_rss_kib(pid: int) -> int:
