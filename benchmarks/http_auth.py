@@ -20,16 +20,25 @@ Figures, all interleaved round-robin:
   request reaches the key check, each request with a wrong key (401): CPU per refusal and
   refusals/s against the tool calls of the shipped `serve`; then the growth of that
   process's RSS per 1,000 refusals after a warm-up.
+
+Several processes for the target pair: two identical server processes differ by a few % in CPU
+per request for a whole run (memory layout, hash seeds, which core), so `serve --no-auth`,
+`serve` and the A/A copy each run as `processes` copies, started in a shuffled order; round r
+uses copy r % processes. The number of slices and batches stays the same, and each figure is
+pooled over the copies. (`instructions.py` counts instructions instead, which does not drift.)
+Server CPU is also split into the main thread (the event loop) and the others (worker threads
+running the sync tools, the audit writer), from each thread's schedstat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -37,7 +46,7 @@ import httpx
 
 from benchmarks.common import Section, Table, Target, interleaved, median, percentile, ratio
 from benchmarks.raw_load import Connection, encode_request, run_for, send_count
-from benchmarks.servers import HOST, VARIANTS, CliServerProcess, ServerProcess, auth_headers
+from benchmarks.servers import HOST, VARIANTS, CliServerProcess, ServerProcess, auth_headers, thread_cpu_ns
 from lesson_code.keys import generate_key
 from lesson_code.raw_requests import mcp_body, mcp_headers
 
@@ -62,6 +71,7 @@ PAIRS: Final = (
     (CLI_OPEN_AGAIN, CLI_OPEN),
 )
 TOOL_VARIANTS: Final = (CLI_OPEN, CLI_SECURED, *VARIANTS, CLI_OPEN_AGAIN)
+POOLED: Final = (CLI_OPEN, CLI_SECURED, CLI_OPEN_AGAIN)  # `Settings.processes` copies each
 LABELS: Final = {
     CLI_OPEN: "`serve --no-auth` (open, as shipped)",
     CLI_SECURED: "`serve` with a keys file, audit log to a file (as shipped)",
@@ -77,6 +87,9 @@ class Server(Protocol):
     url: str
     port: int
 
+    @property
+    def pid(self) -> int: ...
+
     def cpu_seconds(self) -> float: ...
 
     def stop(self) -> None: ...
@@ -91,6 +104,7 @@ class Settings:
     slice_seconds: float
     memory_warmup: int
     memory_refusals: int
+    processes: int  # copies of each POOLED server
 
 
 FULL = Settings(
@@ -101,6 +115,7 @@ FULL = Settings(
     slice_seconds=0.5,
     memory_warmup=3_000,
     memory_refusals=12_000,
+    processes=3,
 )
 QUICK = Settings(
     warmup=30,
@@ -110,17 +125,24 @@ QUICK = Settings(
     slice_seconds=0.4,
     memory_warmup=1_000,
     memory_refusals=3_000,
+    processes=1,
 )
 
 
 @dataclass
 class Slice:
-    """One throughput slice: requests completed, wall seconds, and CPU seconds spent by server and client."""
+    """One throughput slice: requests completed, wall seconds, and CPU seconds spent by server and client.
+
+    `main_cpu` / `other_cpu`: the server's main thread and its other threads (schedstat, ns precision);
+    a thread that exits during the slice is missing from `other_cpu` but not from `server_cpu`.
+    """
 
     requests: int
     seconds: float
     server_cpu: float
     client_cpu: float
+    main_cpu: float = 0.0
+    other_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -141,6 +163,31 @@ def tool_call(key_headers: dict[str, str]) -> Request:
     return Request(body, {**mcp_headers("tools/call", tool=TOOL), **key_headers}, 200, b'"result"')
 
 
+@dataclass
+class Instance:
+    """One server process and the request it is sent (each copy of `serve` has a key of its own)."""
+
+    server: Server
+    request: Request
+
+
+Pool = dict[str, list[Instance]]  # variant -> its copies (one, or `processes` for POOLED)
+
+
+@dataclass
+class Rounds:
+    """Which copy a call uses: the r-th call for a variant (round r of `interleaved`) uses copy r % copies."""
+
+    pool: Pool
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def next(self, variant: str) -> tuple[int, Instance]:
+        call = self.calls.get(variant, 0)
+        self.calls[variant] = call + 1
+        copies = self.pool[variant]
+        return call % len(copies), copies[call % len(copies)]
+
+
 def wrong_key_call() -> Request:
     request = tool_call({"x-api-key": generate_key()})
     return Request(request.body, request.headers, 401, b'"error"')
@@ -151,24 +198,28 @@ def check_response(variant: str, request: Request, status: int, text: bytes) -> 
         raise RuntimeError(f"{variant}: unexpected answer {status}: {text[:200]!r}")
 
 
-def check_auth_is_on(servers: dict[str, Server]) -> None:
+def check_auth_is_on(pool: Pool) -> None:
     """A request without a key must get 401 from every secured variant: we must time real checks."""
     anonymous = tool_call({})
     for variant in (CLI_SECURED, CLI_REFUSALS, "api-key", "sdk-bearer"):
-        status = httpx.post(servers[variant].url, content=anonymous.body, headers=anonymous.headers).status_code
-        if status != 401:
-            raise RuntimeError(f"{variant}: a request without a key got {status}, expected 401")
+        for instance in pool[variant]:
+            status = httpx.post(instance.server.url, content=anonymous.body, headers=anonymous.headers).status_code
+            if status != 401:
+                raise RuntimeError(f"{variant}: a request without a key got {status}, expected 401")
 
 
-def measure_latency(
-    servers: dict[str, Server], requests: dict[str, Request], settings: Settings
-) -> dict[str, list[list[float]]]:
+def measure_latency(pool: Pool, settings: Settings) -> dict[str, list[list[float]]]:
     """Per-request round-trip times in seconds, one list per round, interleaved across variants in small batches."""
-    clients = {v: httpx.Client(transport=httpx.HTTPTransport(socket_options=NODELAY)) for v in TOOL_VARIANTS}
+    clients = {
+        (v, i): httpx.Client(transport=httpx.HTTPTransport(socket_options=NODELAY))
+        for v in TOOL_VARIANTS
+        for i in range(len(pool[v]))
+    }
     try:
 
-        def batch(variant: str, count: int) -> list[float]:
-            client, url, request = clients[variant], servers[variant].url, requests[variant]
+        def batch(variant: str, count: int, rounds: Rounds) -> list[float]:
+            copy, instance = rounds.next(variant)
+            client, url, request = clients[variant, copy], instance.server.url, instance.request
             times = []
             for _ in range(count):
                 start = time.perf_counter()
@@ -177,8 +228,11 @@ def measure_latency(
                 check_response(variant, request, response.status_code, response.content)
             return times
 
-        interleaved(list(TOOL_VARIANTS), 1, lambda v: batch(v, settings.warmup))
-        return interleaved(list(TOOL_VARIANTS), settings.latency_rounds, lambda v: batch(v, settings.latency_batch))
+        warm, timed = Rounds(pool), Rounds(pool)
+        interleaved(list(TOOL_VARIANTS), settings.processes, lambda v: batch(v, settings.warmup, warm))  # every copy
+        return interleaved(
+            list(TOOL_VARIANTS), settings.latency_rounds, lambda v: batch(v, settings.latency_batch, timed)
+        )
     finally:
         for client in clients.values():
             client.close()
@@ -187,33 +241,46 @@ def measure_latency(
 class Load:
     """`CONCURRENCY` keep-alive connections per variant, on one event loop, for throughput and memory."""
 
-    def __init__(self, servers: dict[str, Server], requests: dict[str, Request]) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.loop = asyncio.new_event_loop()
-        self.servers, self.requests = servers, requests
+        self.pool = pool
         self.connections = {
-            variant: [
+            (variant, copy): [
                 Connection(
                     HOST,
-                    servers[variant].port,
-                    encode_request(HOST, servers[variant].port, "/mcp", request.headers, request.body),
+                    instance.server.port,
+                    encode_request(HOST, instance.server.port, "/mcp", instance.request.headers, instance.request.body),
                 )
                 for _ in range(CONCURRENCY)
             ]
-            for variant, request in requests.items()
+            for variant, instances in pool.items()
+            for copy, instance in enumerate(instances)
         }
 
-    def slice(self, variant: str, seconds: float) -> Slice:
-        server, request = self.servers[variant], self.requests[variant]
+    def slice(self, variant: str, seconds: float, rounds: Rounds) -> Slice:
+        copy, instance = rounds.next(variant)
+        server, request, pid = instance.server, instance.request, instance.server.pid
+        threads = thread_cpu_ns(pid)
         cpu_server, cpu_client, start = server.cpu_seconds(), time.process_time(), time.perf_counter()
-        done = self.loop.run_until_complete(run_for(self.connections[variant], seconds, request.status, request.marker))
+        done = self.loop.run_until_complete(
+            run_for(self.connections[variant, copy], seconds, request.status, request.marker)
+        )
         elapsed = time.perf_counter() - start
-        return Slice(done, elapsed, server.cpu_seconds() - cpu_server, time.process_time() - cpu_client)
+        cpu_server, cpu_client = server.cpu_seconds() - cpu_server, time.process_time() - cpu_client
+        after = thread_cpu_ns(pid)
+        main = after.get(pid, 0) - threads.get(pid, 0)
+        others = sum(ns - threads.get(tid, 0) for tid, ns in after.items() if tid != pid)
+        return Slice(done, elapsed, cpu_server, cpu_client, main / 1e9, others / 1e9)
 
     def send(self, variant: str, count: int) -> None:
-        self.loop.run_until_complete(send_count(self.connections[variant], count, self.requests[variant].status))
+        """`count` requests to the variant's first copy (the memory figure uses a variant with one copy)."""
+        status = self.pool[variant][0].request.status
+        self.loop.run_until_complete(send_count(self.connections[variant, 0], count, status))
 
     def reconnects(self, variant: str) -> int:
-        return sum(c.reconnects for c in self.connections[variant])
+        return sum(
+            c.reconnects for (v, _), connections in self.connections.items() if v == variant for c in connections
+        )
 
     def close(self) -> None:
         for connections in self.connections.values():
@@ -222,24 +289,40 @@ class Load:
         self.loop.close()
 
 
-def start_servers(folder: Path, key: str) -> dict[str, Server]:
-    servers: dict[str, Server] = {}
-    try:
-        servers[CLI_OPEN] = CliServerProcess("cli-open", folder, secured=False)
-        servers[CLI_SECURED] = CliServerProcess("cli-secured", folder, secured=True)
+def start_instance(variant: str, copy: int, folder: Path, key: str) -> Instance:
+    """Start one copy of `variant` and build the request it is sent."""
+    if variant in (CLI_OPEN, CLI_OPEN_AGAIN):
+        name = "cli-open" if variant == CLI_OPEN else "cli-open-again"
+        return Instance(CliServerProcess(f"{name}-{copy}", folder, secured=False), tool_call({}))
+    if variant == CLI_SECURED:
+        server = CliServerProcess(f"cli-secured-{copy}", folder, secured=True)
+        return Instance(server, tool_call({"x-api-key": server.key}))
+    if variant == CLI_REFUSALS:
         # Every request reaches the key check: the throttle counts failures but never answers 429 (its window is
         # 1 s so the timestamps it keeps are a second's worth, steady while measuring memory).
-        servers[CLI_REFUSALS] = CliServerProcess(
-            "cli-refusals", folder, secured=True, extra=["--max-failures", "1000000000", "--failure-window", "1"]
-        )
-        for variant in VARIANTS:
-            servers[variant] = ServerProcess(variant, key, folder)
-        servers[CLI_OPEN_AGAIN] = CliServerProcess("cli-open-again", folder, secured=False)
+        extra = ["--max-failures", "1000000000", "--failure-window", "1"]
+        return Instance(CliServerProcess("cli-refusals", folder, secured=True, extra=extra), wrong_key_call())
+    return Instance(ServerProcess(variant, key, folder), tool_call(auth_headers(variant, key)))
+
+
+def start_servers(folder: Path, key: str, processes: int) -> Pool:
+    """Every server, POOLED ones `processes` times, started in a shuffled order (no copy is always started first)."""
+    plan = [(v, copy) for v in POOLED for copy in range(processes)] + [(v, 0) for v in (CLI_REFUSALS, *VARIANTS)]
+    random.shuffle(plan)
+    pool: Pool = {}
+    try:
+        for variant, copy in plan:
+            pool.setdefault(variant, []).append(start_instance(variant, copy, folder, key))
     except BaseException:
-        for server in servers.values():
-            server.stop()
+        stop_servers(pool)
         raise
-    return servers
+    return pool
+
+
+def stop_servers(pool: Pool) -> None:
+    for instances in pool.values():
+        for instance in instances:
+            instance.server.stop()
 
 
 def run(quick: bool = False) -> Section:
@@ -247,35 +330,31 @@ def run(quick: bool = False) -> Section:
     key = generate_key()
     section = Section(NAME, "1. Auth overhead over real HTTP (uvicorn on loopback)")
     with tempfile.TemporaryDirectory(prefix="bench-http-") as name:
-        servers = start_servers(Path(name), key)
+        pool = start_servers(Path(name), key, settings.processes)
         try:
-            check_auth_is_on(servers)
-            requests = {variant: tool_call(auth_headers(variant, key)) for variant in VARIANTS}
-            cli_secured = servers[CLI_SECURED]
-            assert isinstance(cli_secured, CliServerProcess)
-            requests[CLI_OPEN] = requests[CLI_OPEN_AGAIN] = tool_call({})
-            requests[CLI_SECURED] = tool_call({"x-api-key": cli_secured.key})
-            requests[CLI_REFUSALS] = wrong_key_call()
-            latency = measure_latency(servers, requests, settings)
-            load = Load(servers, requests)
+            check_auth_is_on(pool)
+            latency = measure_latency(pool, settings)
+            load = Load(pool)
             try:
                 everything = [*TOOL_VARIANTS, CLI_REFUSALS]
-                interleaved(everything, 1, lambda v: load.slice(v, 0.2))  # open the connections, warm up
+                warm, timed = Rounds(pool), Rounds(pool)
+                # open the connections and warm up, every copy
+                interleaved(everything, settings.processes, lambda v: load.slice(v, 0.2, warm))
                 throughput = interleaved(
-                    everything, settings.throughput_rounds, lambda v: load.slice(v, settings.slice_seconds)
+                    everything, settings.throughput_rounds, lambda v: load.slice(v, settings.slice_seconds, timed)
                 )
-                memory = measure_memory(load, servers[CLI_REFUSALS], settings)
+                memory = measure_memory(load, pool[CLI_REFUSALS][0].server, settings)
                 reconnects = {v: load.reconnects(v) for v in everything}
             finally:
                 load.close()
         finally:
-            for server in servers.values():
-                server.stop()
+            stop_servers(pool)
 
     latency_ratios = {secured: paired_ratio(latency[secured], latency[reference]) for secured, reference in PAIRS}
     section.tables.append(latency_table(latency, latency_ratios, settings))
     section.tables.append(throughput_table(throughput, settings))
     section.tables.append(refusal_table(throughput, memory))
+    section.tables.append(thread_table(throughput, settings))
     section.notes += [
         "Each server runs in its own process (uvicorn, one worker); the benchmark process is the client. "
         "Requests are sessionless (protocol 2026-07-28). Latency uses one keep-alive httpx client per server; "
@@ -283,7 +362,14 @@ def run(quick: bool = False) -> Section:
         "`serve` is started exactly as the README says (`python -m lesson_code serve --keys-file F --audit-log F`, "
         "a key from `keys new`); the in-memory variants are `create_secured_app` / `create_open_app_for_threat_model` "
         "under uvicorn. The open servers keep no audit log.",
-        "Server CPU per request comes from /proc (10 ms ticks, summed over all slices).",
+        f"Processes: {', '.join(LABELS[v] for v in POOLED)} each run as {settings.processes} "
+        f"process{'es' if settings.processes > 1 else ''} (started in a shuffled order); round r of the latency "
+        f"batches and of the throughput slices uses copy r % {settings.processes}, so each of their figures pools "
+        f"{settings.processes} process{'es' if settings.processes > 1 else ''}. Every other server is one process. "
+        "Two identical processes differ by a few % in CPU per request for a whole run; see the instruction counts "
+        "for a figure that does not.",
+        "Server CPU per request comes from /proc (10 ms ticks, summed over all slices). The split by thread comes "
+        "from each thread's schedstat (ns); a thread that exits during a slice is missing from the split only.",
         "Connections the server closed and the load generator reopened: "
         + ", ".join(f"{LABELS[v]} {n}" for v, n in reconnects.items())
         + ".",
@@ -328,6 +414,28 @@ def latency_table(latency: dict[str, list[list[float]]], ratios: dict[str, float
                 f"{median(times) * 1e3:.3f} ms",
                 f"{percentile(times, 0.9) * 1e3:.3f} ms",
                 f"{ratios[variant]:.3f}×" if variant in ratios else "1.000× (reference)",
+            ]
+        )
+    return table
+
+
+def thread_table(throughput: dict[str, list[Slice]], settings: Settings) -> Table:
+    table = Table(
+        "Server CPU per request by thread (throughput slices; main thread = uvicorn's event loop)",
+        ["server", "main thread", "other threads", "sum of threads", "process total (/proc stat)", "other share"],
+    )
+    for variant in [*TOOL_VARIANTS, CLI_REFUSALS]:
+        slices = throughput[variant]
+        requests = max(1, sum(s.requests for s in slices))
+        main, others = sum(s.main_cpu for s in slices) / requests, sum(s.other_cpu for s in slices) / requests
+        table.rows.append(
+            [
+                LABELS[variant],
+                f"{main * 1e6:,.0f} µs",
+                f"{others * 1e6:,.0f} µs",
+                f"{(main + others) * 1e6:,.0f} µs",
+                f"{cpu_per_request(slices) * 1e6:,.0f} µs",
+                f"{others / (main + others):.0%}" if main + others else "n/a",
             ]
         )
     return table
