@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Browser, Locator, Page, Playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from lesson_code.background import free_port
 
@@ -181,16 +182,62 @@ class NotebookState:
     text: list[str]
 
 
+# True when the page shows a loaded JupyterLab with no document and no dialog open (JupyterLab opens a
+# Launcher when the last tab closes; that is not a document): a notebook can be opened in it with
+# JupyterLab's own "open" command instead of loading the whole application again.
+CLEAN_LAB_JS = """
+() => !!(window.jupyterapp && window.jupyterapp.shell
+  && Array.from(window.jupyterapp.shell.widgets('main')).every(w => !w.context)
+  && document.querySelectorAll('.jp-Dialog').length === 0)
+"""
+
+# Close every open document without a "save your changes?" question: the tests never save, and the
+# kernels behind them are shut down through the server's API (LabServer.shut_down_kernels).
+CLOSE_DOCUMENTS_JS = """
+() => {
+  for (const widget of Array.from(window.jupyterapp.shell.widgets('main'))) {
+    if (widget.context && widget.context.model) { widget.context.model.dirty = false; }
+    widget.close();
+  }
+}
+"""
+
+KERNEL_IDLE_JS = """
+path => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  return !!(panel && panel.context && panel.context.path === path && panel.sessionContext
+    && panel.sessionContext.session && panel.sessionContext.session.kernel
+    && panel.sessionContext.session.kernel.status === 'idle');
+}
+"""
+
+
 def open_notebook(page: Page, lab: LabServer, path: str, timeout: float = 60) -> None:
-    page.goto(f"{lab.base}/lab/tree/{path}?reset&token={lab.token}")  # reset: no tabs from earlier tests
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext"
-        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-        timeout=timeout * 1000,
-    )
+    """Open `path` in JupyterLab and wait until its new kernel is idle.
+
+    Loading JupyterLab costs Chromium about 4.5 s of CPU, so a page that already shows it, with
+    nothing open (see `close_documents`), opens the notebook with the File Browser's own command,
+    as a learner double-clicking it does. Any other page loads the application with `?reset`,
+    so no tab or layout from an earlier test comes back.
+    """
+    if page.url.startswith(lab.base) and page.evaluate(CLEAN_LAB_JS):
+        page.evaluate("path => { window.jupyterapp.commands.execute('docmanager:open', {path}); }", path)
+    else:
+        page.goto(f"{lab.base}/lab/tree/{path}?reset&token={lab.token}")
+    page.wait_for_function(KERNEL_IDLE_JS, arg=path, timeout=timeout * 1000)
+
+
+def close_documents(page: Page, timeout: float = 10) -> None:
+    """Close every tab in the page's JupyterLab, leaving it ready for `open_notebook`.
+
+    A page that cannot be brought back to an empty JupyterLab (a dialog left open by a failed
+    test, say) is left as it is: `open_notebook` then loads the application again.
+    """
+    try:
+        page.evaluate(CLOSE_DOCUMENTS_JS)
+        page.wait_for_function(CLEAN_LAB_JS, timeout=timeout * 1000)
+    except PlaywrightError:
+        pass
 
 
 def state(page: Page) -> NotebookState:
