@@ -45,9 +45,10 @@ lab: install  ## open the course in JupyterLab (root, as in containers, needs --
 # runs in parallel with the rest without touching this Makefile.
 TEST_JOBS    ?= $(words $(TEST_PARTS))
 TEST_WORKERS ?= 3
-# The learner copies are not run by nbval here: tests/test_learner_notebooks_run.py executes every one of them
-# and asserts no cell raised (stricter than --nbval-lax), and the fresh-venv test runs them again; `make
-# notebook-test` still runs nbval on both folders. On 2 cores the total CPU time is what bounds make test.
+# The learner copies are not run by nbval here: the fresh-venv test (tests/test_setup_fresh_venv.py) executes
+# every one of them in the learner's own venv and asserts no cell raised (stricter than --nbval-lax), that every
+# exercise says "not attempted yet" and nothing is solved; `make notebook-test` still runs nbval on both folders.
+# On 2 cores the total CPU time is what bounds make test: each notebook run here is one the others need not do.
 TEST_PARTS   := lint unit-test slow-test notebook-test-solutions browser-test
 # Test files that take minutes on their own (a fresh venv and pip) run as a part of their own, so they start
 # at once instead of whenever pytest-xdist reaches them in alphabetical order.
