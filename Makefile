@@ -67,12 +67,19 @@ lint: install-dev  ## ruff (check and format, code and notebooks), mypy (files l
 # Tests that run `make` themselves must not inherit this make's jobserver (a child make would warn on stderr).
 NO_MAKE_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
+# The parts that use no nbval do not load its plugin: importing it imports jsonschema, whose IRI format checker
+# builds a grammar at import, about 1.5 s of CPU in every pytest process (xdist's controller and each worker).
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider -p no:nbval
+
 unit-test: install-dev $(INSPECTOR)
-	$(NO_MAKE_ENV) $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests --ignore=tests/browser \
+	$(NO_MAKE_ENV) $(PYTEST) -n $(TEST_WORKERS) --dist loadfile tests --ignore=tests/browser \
 		$(addprefix --ignore=,$(SLOW_TESTS))
 
+# One slow file runs in the pytest process itself (xdist would add a worker process for nothing); several
+# get a worker each.
 slow-test: install-dev
-	$(if $(SLOW_TESTS),$(NO_MAKE_ENV) $(BIN)/pytest -q -p no:cacheprovider -n $(words $(SLOW_TESTS)) --dist loadfile $(SLOW_TESTS))
+	$(if $(SLOW_TESTS),$(NO_MAKE_ENV) $(PYTEST) $(if $(word 2,$(SLOW_TESTS)),-n $(words $(SLOW_TESTS)) --dist loadfile) \
+		$(SLOW_TESTS))
 
 notebook-test: notebook-test-solutions notebook-test-learner  ## every notebook, solutions against their stored outputs
 
@@ -85,7 +92,7 @@ notebook-test-learner: install-dev
 
 # One JupyterLab and one Chromium per worker (session fixtures); tests are spread one by one.
 browser-test: install-dev
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist load tests/browser
+	$(PYTEST) -n 2 --dist load tests/browser
 
 learner-copies: install  ## regenerate notebooks/ from solutions/
 	$(BIN)/python scripts/make_learner_notebooks.py
