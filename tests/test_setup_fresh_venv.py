@@ -57,6 +57,30 @@ def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float) 
     return finished
 
 
+class _Started:
+    """A command started in the background, its output going to files (two pipes left unread could fill)."""
+
+    def __init__(self, command: list[str], *, cwd: Path, env: dict[str, str], logs: Path) -> None:
+        self.command = command
+        self.stdout_path, self.stderr_path = logs.with_suffix(".out"), logs.with_suffix(".err")
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)
+
+    def finish(self, timeout: float) -> str:
+        """Wait for the command; its stdout if it succeeded, else the test fails with both outputs."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        stdout = self.stdout_path.read_text(errors="replace")
+        assert self.process.returncode == 0, (
+            f"`{' '.join(self.command)}` failed with exit status {self.process.returncode}:\n{stdout}\n"
+            + self.stderr_path.read_text(errors="replace")
+        )
+        return stdout
+
+
 def _clean_env(venv: Path, home: Path) -> dict[str, str]:
     """The environment a learner's shell would have after activating the venv: no course keys, no other venv."""
     env = {
@@ -80,6 +104,12 @@ def outputs_text(cell: nbformat.NotebookNode) -> str:
         parts.append(output.get("text", ""))
         parts.append(output.get("data", {}).get("text/plain", ""))
     return "".join(parts)
+
+
+def _halves(names: list[str]) -> tuple[list[str], list[str]]:
+    """Two lists of about equal work: the lessons, highest number first (the longer ones), dealt out in turn."""
+    ordered = sorted(names, reverse=True)
+    return ordered[0::2], ordered[1::2]
 
 
 def untouched_learner_run_problems(notebook: nbformat.NotebookNode) -> list[str]:
@@ -134,9 +164,6 @@ def test_a_fresh_venv_with_requirements_txt_runs_every_learner_notebook(tmp_path
     )
     installed = time.monotonic()
 
-    lab = _run([str(venv / "bin" / "jupyter"), "lab", "--version"], cwd=project, env=env, timeout=120)
-    assert lab.stdout.strip()[:1].isdigit(), lab.stdout
-
     # A probe notebook proves which Python the kernel runs: the venv's, not one found elsewhere.
     probe = nbformat.v4.new_notebook()
     probe.cells.append(nbformat.v4.new_code_cell("import sys\nprint(sys.prefix)"))
@@ -146,22 +173,36 @@ def test_a_fresh_venv_with_requirements_txt_runs_every_learner_notebook(tmp_path
     learner_notebooks = sorted(path.name for path in (project / "notebooks").glob("*.ipynb") if path.name != PROBE)
     assert len(learner_notebooks) >= 7, learner_notebooks
     out = tmp_path / "executed"
-    command = [
-        str(venv / "bin" / "jupyter"),
-        "nbconvert",
-        "--log-level",
-        "WARN",
-        "--to",
-        "notebook",
-        "--execute",
-        "--ExecutePreprocessor.timeout=300",
-        "--ExecutePreprocessor.kernel_name=python3",
-        "--output-dir",
-        str(out),
-        PROBE,
-        *learner_notebooks,
+    # `jupyter lab --version` and two halves of the notebooks run at once, each notebook in its own
+    # kernel as before (the lessons already run side by side elsewhere: nbval and the browser tests use two
+    # workers): in `make test` a chain of one process at a time gets a small share of the two cores.
+    started_runs = [
+        _Started(
+            [
+                str(venv / "bin" / "jupyter"),
+                "nbconvert",
+                "--log-level",
+                "WARN",
+                "--to",
+                "notebook",
+                "--execute",
+                "--ExecutePreprocessor.timeout=300",
+                "--ExecutePreprocessor.kernel_name=python3",
+                "--output-dir",
+                str(out),
+                *names,
+            ],
+            cwd=project / "notebooks",
+            env=env,
+            logs=tmp_path / f"nbconvert-{half}",
+        )
+        for half, names in enumerate(_halves([PROBE, *learner_notebooks]))
     ]
-    _run(command, cwd=project / "notebooks", env=env, timeout=900)
+    lab = _Started([str(venv / "bin" / "jupyter"), "lab", "--version"], cwd=project, env=env, logs=tmp_path / "lab")
+    lab_version = lab.finish(timeout=120)
+    assert lab_version.strip()[:1].isdigit(), lab_version
+    for run in started_runs:
+        run.finish(timeout=900)
 
     executed = nbformat.read(out / PROBE, as_version=4)
     kernel_prefix = executed.cells[0].outputs[0]["text"].strip()
