@@ -367,7 +367,9 @@ def run(quick: bool = False) -> Section:
         f"batches and of the throughput slices uses copy r % {settings.processes}, so each of their figures pools "
         f"{settings.processes} process{'es' if settings.processes > 1 else ''}. Every other server is one process. "
         "Two identical processes differ by a few % in CPU per request for a whole run; see the instruction counts "
-        "for a figure that does not.",
+        "for a figure that does not. A copy waits about 10 s between its slices, longer than uvicorn's 5 s "
+        "keep-alive timeout, so its 8 connections are reopened at the start of each slice (the reconnects "
+        "below): the same for the three pooled servers, a few connection set-ups per several hundred requests.",
         "Server CPU per request comes from /proc (10 ms ticks, summed over all slices). The split by thread comes "
         "from each thread's schedstat (ns); a thread that exits during a slice is missing from the split only.",
         "Connections the server closed and the load generator reopened: "
