@@ -260,11 +260,13 @@ class Load:
     def slice(self, variant: str, seconds: float, rounds: Rounds) -> Slice:
         copy, instance = rounds.next(variant)
         server, request, pid = instance.server, instance.request, instance.server.pid
+        connections = self.connections[variant, copy]
+        # One untimed request per connection first: a connection the server closed while this copy waited
+        # (uvicorn's 5 s keep-alive timeout) is reopened here, outside the figures.
+        self.loop.run_until_complete(send_count(connections, len(connections), request.status))
         threads = thread_cpu_ns(pid)
         cpu_server, cpu_client, start = server.cpu_seconds(), time.process_time(), time.perf_counter()
-        done = self.loop.run_until_complete(
-            run_for(self.connections[variant, copy], seconds, request.status, request.marker)
-        )
+        done = self.loop.run_until_complete(run_for(connections, seconds, request.status, request.marker))
         elapsed = time.perf_counter() - start
         cpu_server, cpu_client = server.cpu_seconds() - cpu_server, time.process_time() - cpu_client
         after = thread_cpu_ns(pid)
@@ -368,8 +370,8 @@ def run(quick: bool = False) -> Section:
         f"{settings.processes} process{'es' if settings.processes > 1 else ''}. Every other server is one process. "
         "Two identical processes differ by a few % in CPU per request for a whole run; see the instruction counts "
         "for a figure that does not. A copy waits about 10 s between its slices, longer than uvicorn's 5 s "
-        "keep-alive timeout, so its 8 connections are reopened at the start of each slice (the reconnects "
-        "below): the same for the three pooled servers, a few connection set-ups per several hundred requests.",
+        "keep-alive timeout, so its 8 connections are reopened before each slice (the reconnects below), "
+        "by one untimed request on each connection that every slice of every server starts with.",
         "Server CPU per request comes from /proc (10 ms ticks, summed over all slices). The split by thread comes "
         "from each thread's schedstat (ns); a thread that exits during a slice is missing from the split only.",
         "Connections the server closed and the load generator reopened: "
