@@ -113,8 +113,9 @@ def test_audit_outcomes_of_the_server_are_all_in_the_generated_logs() -> None:
                     written.add(str(node.args[3].value))
                 values: list[str] = []
                 if name in ("_record", "record", "record_auth"):
+                    outcomes = node.args[1:] if name == "record" else node.args  # record's first argument is the event
                     values += [
-                        str(a.value) for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                        str(a.value) for a in outcomes if isinstance(a, ast.Constant) and isinstance(a.value, str)
                     ]
                 values += [
                     str(k.value.value)
