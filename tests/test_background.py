@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import inspect
 import socket
 import threading
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -127,3 +130,23 @@ def test_stop_lets_a_request_in_flight_finish() -> None:
         request.join(10)
         server.stop()
     assert [(answer.status_code, answer.json()) for answer in answers] == [(200, {"slow": "done"})]
+
+
+# The uvicorn code `lesson_code.background._PromptServer` re-implements or calls, as read when it was written
+# (uvicorn 0.54.0). If a new uvicorn changes any of it, this fails: compare _PromptServer.main_loop and
+# .shutdown with uvicorn's new ones, keep them step for step, then record the new digests here.
+UVICORN_CODE_MIRRORED = {
+    "main_loop": "afccb353a119333f",
+    "shutdown": "9b33c50562992b1e",
+    "_wait_tasks_to_complete": "17209be1e991445d",
+    "on_tick": "60ea49b06ccf68c1",
+}
+
+
+def test_the_prompt_shutdown_still_mirrors_uvicorns_own() -> None:
+    changed = [
+        name
+        for name, digest in UVICORN_CODE_MIRRORED.items()
+        if hashlib.sha256(inspect.getsource(getattr(uvicorn.Server, name)).encode()).hexdigest()[:16] != digest
+    ]
+    assert not changed, f"uvicorn {uvicorn.__version__} changed Server.{changed}: re-check _PromptServer against it"
