@@ -215,7 +215,11 @@ class ApiKeyMiddleware:
             group.cancel_scope.cancel()
 
     def _identity_for(self, record: KeyRecord) -> tuple[AuthenticatedUser, AuthCredentials]:
-        """The SDK identity and Starlette credentials for a key, built once per key (both immutable)."""
+        """The SDK identity and Starlette credentials for a key, built once per key (both immutable).
+
+        The cache holds at most about twice the ring's size: keys rotated or revoked over a long run
+        do not pile up in it.
+        """
         cached = self._identities.get(record.sha256)
         if cached is not None and cached[0] is record:
             return cached[1], cached[2]
@@ -226,6 +230,8 @@ class ApiKeyMiddleware:
             subject=record.fingerprint,
         )
         user, credentials = AuthenticatedUser(token), AuthCredentials(sorted(record.scopes))
+        if len(self._identities) >= 2 * len(self.keyring) + 16:  # rotated and revoked keys: start afresh
+            self._identities.clear()
         self._identities[record.sha256] = (record, user, credentials)
         return user, credentials
 

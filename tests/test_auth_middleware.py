@@ -270,3 +270,38 @@ async def test_a_stream_is_closed_when_its_key_is_revoked():
             assert not finished.is_set()
             ring.revoke("alice")
             await finished.wait()
+
+
+async def test_rotating_keys_for_a_long_time_does_not_grow_memory():
+    """Each key that was ever valid gets an identity built once; rotated and revoked ones must not pile up."""
+    import gc
+    import tracemalloc
+
+    async def answer(scope, receive, send):  # keeps nothing (Recorder keeps every scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    ring = KeyRing.from_keys({"alice": KEY})
+    app = ApiKeyMiddleware(answer, ring)
+    scope_base = {"type": "http", "method": "POST", "path": "/mcp", "client": ("127.0.0.1", 5000)}
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        pass
+
+    async def rotate(count: int) -> None:
+        for i in range(count):
+            key = generate_key()
+            ring.add(f"rotating-{i % 2}", key)  # a new key under the same two names, the old one gone
+            await app({**scope_base, "headers": [(b"x-api-key", key.encode())]}, receive, send)
+
+    await rotate(200)  # warm-up: caches and interned names
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    await rotate(3000)
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert grown < 200_000, f"{grown:,} bytes kept after 3,000 key rotations"
