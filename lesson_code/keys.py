@@ -371,13 +371,9 @@ class KeyRing:
 
     # checking
 
-    def lookup(self, presented: bytes | str | RevealsKey) -> KeyRecord | None:
-        """The record for a presented key (header bytes, a str or a `MaskedKey`), or None. O(1), safe for any bytes."""
-        if isinstance(presented, bytes):  # the middleware's case first: one check on the hot path
-            raw = presented
-        else:
-            text = presented if isinstance(presented, str) else presented.reveal()
-            raw = text.encode("utf-8", "surrogateescape")
+    def lookup(self, presented: bytes | str) -> KeyRecord | None:
+        """The record for a presented key, or None. O(1), safe for any bytes."""
+        raw = presented.encode("utf-8", "surrogateescape") if isinstance(presented, str) else presented
         if not raw or len(raw) > MAX_KEY_BYTES:
             return None
         self.refresh()

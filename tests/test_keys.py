@@ -147,12 +147,3 @@ def test_update_external_replaces_a_third_set_alongside_env_and_file(tmp_path):
     ring.update_external(None)
     assert ring.lookup(shared_b) is None
     assert {r.name for r in ring.records()} == {"env-1", "filed"}
-
-
-def test_lookup_takes_a_masked_key_as_the_key_manager_hands_it_out():
-    from lesson_code.masked_key import MaskedKey
-
-    key = keys.generate_key()
-    ring = KeyRing.from_keys({"alice": key})
-    assert ring.lookup(MaskedKey(key)).name == "alice"
-    assert ring.lookup(MaskedKey(keys.generate_key())) is None
