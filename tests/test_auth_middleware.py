@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import tracemalloc
 
 import anyio
 import httpx
@@ -274,8 +276,6 @@ async def test_a_stream_is_closed_when_its_key_is_revoked():
 
 async def test_rotating_keys_for_a_long_time_does_not_grow_memory():
     """Each key that was ever valid gets an identity built once; rotated and revoked ones must not pile up."""
-    import gc
-    import tracemalloc
 
     async def answer(scope, receive, send):  # keeps nothing (Recorder keeps every scope)
         await send({"type": "http.response.start", "status": 200, "headers": []})
